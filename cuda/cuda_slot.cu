@@ -1,0 +1,156 @@
+// The CUDA backend: one copy of the data per device, and slots that each own a non-blocking
+// stream and a cuBLAS handle bound to it. Every Thrust step runs with par_nosync.on(stream),
+// made in CudaSlot::policy() alone, so nothing runs on the default stream.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <thrust/system/cuda/execution_policy.h>
+
+#include <fmt/format.h>
+
+#include "cuda_backend.h"
+#include "cusweep/error.h"
+#include "model_steps.cuh"
+
+namespace cusweep {
+namespace {
+
+void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
+  if (status != cudaSuccess) {
+    throw DeviceError(fmt::format("{}:{}: {} failed: {} ({})", file, line, call,
+                                  cudaGetErrorString(status), static_cast<int>(status)));
+  }
+}
+
+void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    throw DeviceError(fmt::format("{}:{}: {} failed: {} ({})", file, line, call,
+                                  cublasGetStatusString(status), static_cast<int>(status)));
+  }
+}
+
+#define CUSWEEP_CUDA_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
+#define CUSWEEP_CUBLAS_CHECK(call) check_cublas((call), #call, __FILE__, __LINE__)
+
+class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
+ public:
+  CudaSlot(int device, int index) : device_(device) {
+    CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
+    CUSWEEP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUSWEEP_CUBLAS_CHECK(cublasCreate(&handle_));
+    CUSWEEP_CUBLAS_CHECK(cublasSetStream(handle_, stream_));
+    location_ = fmt::format("cuda:{}/s{}", device_, index);
+  }
+
+  ~CudaSlot() override {
+    cublasDestroy(handle_);
+    cudaStreamDestroy(stream_);
+  }
+
+  auto policy() { return thrust::cuda::par_nosync.on(stream_); }
+
+  void* allocate(size_t bytes) override {
+    CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
+    void* p = nullptr;
+    CUSWEEP_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_));
+    return p;
+  }
+  void deallocate(void* ptr) override { CUSWEEP_CUDA_CHECK(cudaFreeAsync(ptr, stream_)); }
+
+  void copy_to_device(void* dst, const void* src, size_t bytes) override {
+    CUSWEEP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    CUSWEEP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+  }
+  void synchronize() override { CUSWEEP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) override {
+    CUSWEEP_CUBLAS_CHECK(cublasSgemm(handle_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                     trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb,
+                                     a, lda, &beta, c, ldc));
+  }
+
+  const char* location() const override { return location_.c_str(); }
+
+ private:
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t handle_ = nullptr;
+  std::string location_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
+    cudaDeviceProp prop{};
+    CUSWEEP_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+    description_ = fmt::format("cuda:{} {} (sm_{}{})", device_, prop.name, prop.major, prop.minor);
+  }
+
+  ~CudaBackend() override {
+    for (void* p : owned_) cudaFree(p);
+  }
+
+  std::string name() const override { return "cuda"; }
+  std::string description() const override { return description_; }
+
+  // One upload per device; every slot reads these buffers.
+  DataView share_data(const DataSplit& data) override {
+    return DataView{upload(data.train), upload(data.eval)};
+  }
+
+  std::unique_ptr<Slot> make_slot(int index) override {
+    return std::make_unique<CudaSlot>(device_, index);
+  }
+
+ private:
+  template <class T>
+  T* upload_array(const std::vector<T>& host) {
+    void* p = nullptr;
+    CUSWEEP_CUDA_CHECK(cudaMalloc(&p, host.size() * sizeof(T)));
+    owned_.push_back(p);
+    CUSWEEP_CUDA_CHECK(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return static_cast<T*>(p);
+  }
+
+  SplitView upload(const Dataset& d) {
+    return SplitView{upload_array(d.features), upload_array(d.labels), d.rows, d.cols,
+                     d.num_classes};
+  }
+
+  int device_;
+  std::string description_;
+  std::vector<void*> owned_;
+};
+
+}  // namespace
+
+int cuda_device_count(std::string* reason, std::vector<std::string>* descriptions) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    *reason = fmt::format("{} ({})", cudaGetErrorString(status), static_cast<int>(status));
+    cudaGetLastError();  // clear the sticky error so later calls are not poisoned by it
+    return 0;
+  }
+  if (count == 0) *reason = "no CUDA device found";
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
+    descriptions->push_back(fmt::format("cuda:{} {} (sm_{}{}, {:.0f} GiB)", d, prop.name,
+                                        prop.major, prop.minor,
+                                        prop.totalGlobalMem / 1073741824.0));
+  }
+  return count;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  return std::make_unique<CudaBackend>(device);
+}
+
+}  // namespace cusweep

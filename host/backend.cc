@@ -1,0 +1,80 @@
+// Backend selection and the CPU backend (host arrays used in place, one slot per thread).
+#include "backend.h"
+
+#include <cblas.h>
+
+#include <fmt/format.h>
+
+#include "cusweep/error.h"
+#include "cusweep/log.h"
+#ifdef CUSWEEP_HAVE_CUDA
+#include "cuda_backend.h"
+#endif
+
+
+namespace cusweep {
+namespace {
+
+// Which OpenBLAS kernels were picked matters: 0.3.21 falls back to slow generic kernels on
+// CPUs it does not know, so --version and the run log say which core it chose.
+std::string blas_description() {
+  return fmt::format("{}; kernels for {}", openblas_get_config(), openblas_get_corename());
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend() {
+    // Trials run concurrently, one per thread: a multi-threaded BLAS inside each would
+    // oversubscribe the cores and make results depend on the thread count.
+    openblas_set_num_threads(1);
+  }
+  std::string name() const override { return "cpu"; }
+  std::string description() const override { return "cpu (" + blas_description() + ")"; }
+
+  DataView share_data(const DataSplit& data) override {
+    return DataView{view_of(data.train), view_of(data.eval)};
+  }
+
+  std::unique_ptr<Slot> make_slot(int index) override { return make_cpu_slot(index); }
+
+ private:
+  static SplitView view_of(const Dataset& d) {
+    return SplitView{d.features.data(), d.labels.data(), d.rows, d.cols, d.num_classes};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+BackendProbe probe_backends() {
+  BackendProbe probe;
+  probe.blas = blas_description();
+#ifdef CUSWEEP_HAVE_CUDA
+  probe.cuda_compiled = true;
+  const int count = cuda_device_count(&probe.cuda_reason, &probe.devices);
+  probe.cuda_usable = count > 0;
+#else
+  probe.cuda_reason = "this build has no CUDA backend (configured without nvcc or CUSWEEP_CUDA=OFF)";
+#endif
+  return probe;
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& requested) {
+  if (requested == "cpu") return make_cpu_backend();
+  if (requested != "auto" && requested != "cuda") {
+    throw UserError(fmt::format("unknown backend '{}'; allowed: auto, cpu, cuda", requested));
+  }
+  const BackendProbe probe = probe_backends();
+#ifdef CUSWEEP_HAVE_CUDA
+  if (probe.cuda_usable) return make_cuda_backend(0);
+#endif
+  if (requested == "cuda") {
+    throw UserError("--backend cuda: no usable CUDA device: " + probe.cuda_reason,
+                    "use --backend cpu or --backend auto");
+  }
+  log_info(fmt::format("no usable CUDA device ({}); running on the CPU", probe.cuda_reason));
+  return make_cpu_backend();
+}
+
+}  // namespace cusweep

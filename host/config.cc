@@ -1,0 +1,318 @@
+// Sweep config parsing and validation. Every key is checked against a known list; errors name
+// the key path, the bad value and what is allowed (STYLE.md habit 7).
+#include "cusweep/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "cusweep/error.h"
+#include "json_util.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> kTopLevelKeys = {
+    "name",   "data",      "model",      "training",      "metrics", "average",
+    "objective", "direction", "objective_scope", "search_space", "sampler", "n_trials",
+    "max_concurrent_trials", "seed", "backend", "report_interval_s", "$schema", "description"};
+
+const std::vector<std::string> kMetricNames = {"accuracy", "f1", "precision", "recall"};
+
+double positive(const json& v, const std::string& key) {
+  const double x = json_number(v, key);
+  if (!(x > 0)) throw UserError(fmt::format("{} must be > 0, got {}", key, v.dump()));
+  return x;
+}
+
+double in_range(const json& v, const std::string& key, double lo, double hi, bool hi_open) {
+  const double x = json_number(v, key);
+  if (!(x >= lo) || (hi_open ? !(x < hi) : !(x <= hi))) {
+    throw UserError(fmt::format("{} must be in [{}, {}{}, got {}", key, lo, hi,
+                                hi_open ? ")" : "]", v.dump()));
+  }
+  return x;
+}
+
+int positive_int(const json& v, const std::string& key, int max = 1 << 30) {
+  const int64_t x = json_int(v, key);
+  if (x < 1 || x > max) {
+    throw UserError(fmt::format("{} must be an integer in [1, {}], got {}", key, max, v.dump()));
+  }
+  return static_cast<int>(x);
+}
+
+std::string one_of(const json& v, const std::string& key, const std::vector<std::string>& allowed) {
+  const std::string s = json_string(v, key);
+  for (const auto& a : allowed) {
+    if (s == a) return s;
+  }
+  throw UserError(fmt::format("{} must be one of {}, got {}.{}", key, join_quoted(allowed),
+                              v.dump(), did_you_mean(s, allowed)));
+}
+
+void apply_model_key(TrialParams& p, const std::string& name, const json& v,
+                     const std::string& key) {
+  if (name == "architecture") {
+    p.architecture = one_of(v, key, {"mlp", "softmax_regression"});
+  } else if (name == "hidden_sizes") {
+    if (!v.is_array()) {
+      throw UserError(fmt::format("{} must be a list of layer widths such as [256, 128], got {}",
+                                  key, v.dump()));
+    }
+    p.hidden_sizes.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      p.hidden_sizes.push_back(positive_int(v[i], fmt::format("{}[{}]", key, i), 65536));
+    }
+  } else if (name == "activation") {
+    const std::string a = one_of(v, key, {"relu", "tanh", "gelu"});
+    p.activation = a == "relu" ? ActivationKind::kRelu
+                   : a == "tanh" ? ActivationKind::kTanh
+                                 : ActivationKind::kGelu;
+  }
+}
+
+void apply_training_key(TrialParams& p, const std::string& name, const json& v,
+                        const std::string& key) {
+  if (name == "learning_rate") {
+    p.learning_rate = positive(v, key);
+  } else if (name == "per_device_train_batch_size") {
+    p.per_device_train_batch_size = positive_int(v, key, 1 << 20);
+  } else if (name == "per_device_eval_batch_size") {
+    p.per_device_eval_batch_size = positive_int(v, key, 1 << 20);
+  } else if (name == "num_train_epochs") {
+    p.num_train_epochs = positive_int(v, key, 100000);
+  } else if (name == "weight_decay") {
+    p.weight_decay = in_range(v, key, 0, 1e3, false);
+  } else if (name == "warmup_ratio") {
+    p.warmup_ratio = in_range(v, key, 0, 1, false);
+  } else if (name == "lr_scheduler_type") {
+    p.lr_scheduler_type = one_of(v, key, {"linear", "constant", "constant_with_warmup", "cosine"});
+  } else if (name == "optim") {
+    // HF's names for the same optimizers are accepted too.
+    const std::string o = one_of(v, key, {"adamw", "adamw_torch", "adamw_hf", "sgd"});
+    p.optim = o == "sgd" ? "sgd" : "adamw";
+  } else if (name == "momentum") {
+    p.momentum = in_range(v, key, 0, 1, true);
+  } else if (name == "adam_beta1") {
+    p.adam_beta1 = in_range(v, key, 0, 1, true);
+  } else if (name == "adam_beta2") {
+    p.adam_beta2 = in_range(v, key, 0, 1, true);
+  } else if (name == "adam_epsilon") {
+    p.adam_epsilon = positive(v, key);
+  } else if (name == "seed") {
+    const int64_t s = json_int(v, key);
+    if (s < 0) throw UserError(fmt::format("{} must be >= 0, got {}", key, v.dump()));
+    p.seed = static_cast<uint64_t>(s);
+  }
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+void apply_key(TrialParams& p, const std::string& name, const json& v, const std::string& key) {
+  if (contains(model_keys(), name)) {
+    apply_model_key(p, name, v, key);
+  } else {
+    apply_training_key(p, name, v, key);
+  }
+}
+
+// Checks that every value the search space can produce is a valid value of its field: both
+// bounds of a range, and every listed choice.
+void validate_search_space(const SearchSpace& space) {
+  for (const ParamSpec& spec : space.params()) {
+    const std::string key = "search_space." + spec.name;
+    TrialParams scratch;
+    if (spec.kind == ParamKind::kChoice || spec.kind == ParamKind::kGrid) {
+      for (size_t i = 0; i < spec.values.size(); ++i) {
+        apply_key(scratch, spec.name, spec.values[i], fmt::format("{}.values[{}]", key, i));
+      }
+    } else {
+      const bool integer = spec.kind == ParamKind::kRandInt || spec.kind == ParamKind::kQRandInt;
+      const json low = integer ? json(static_cast<int64_t>(spec.low)) : json(spec.low);
+      // randint's high is exclusive: the largest value drawn is high - 1.
+      const json high = integer ? json(static_cast<int64_t>(spec.high) - 1) : json(spec.high);
+      apply_key(scratch, spec.name, low, key + ".low");
+      apply_key(scratch, spec.name, high, key + ".high");
+    }
+  }
+}
+
+std::vector<std::string> parse_metrics(const json& v) {
+  std::vector<std::string> out;
+  if (!v.is_array()) {
+    throw UserError(fmt::format("metrics must be a list such as [\"accuracy\", \"f1\"], got {}",
+                                v.dump()));
+  }
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string m = json_string(v[i], fmt::format("metrics[{}]", i));
+    if (m.rfind("eval_", 0) == 0) m = m.substr(5);
+    if (!contains(kMetricNames, m)) {
+      throw UserError(fmt::format("metrics[{}]: unknown metric {}; allowed: {}.{}", i,
+                                  v[i].dump(), join_quoted(kMetricNames),
+                                  did_you_mean(m, kMetricNames)));
+    }
+    if (!contains(out, m)) out.push_back(m);
+  }
+  return out;
+}
+
+json checked_object(const json& j, const char* key, const std::vector<std::string>& allowed) {
+  if (!j.contains(key) || j[key].is_null()) return json::object();
+  const json& obj = j[key];
+  if (!obj.is_object()) {
+    throw UserError(fmt::format("{} must be an object, got {}", key, obj.dump()));
+  }
+  check_known_keys(obj, allowed, key);
+  return obj;
+}
+
+std::string directory_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+std::string stem_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  const size_t dot = base.find_last_of('.');
+  return dot == std::string::npos ? base : base.substr(0, dot);
+}
+
+}  // namespace
+
+const std::vector<std::string>& model_keys() {
+  static const std::vector<std::string> keys = {"architecture", "hidden_sizes", "activation"};
+  return keys;
+}
+
+const std::vector<std::string>& training_keys() {
+  static const std::vector<std::string> keys = {
+      "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
+      "num_train_epochs", "weight_decay", "warmup_ratio", "lr_scheduler_type", "optim",
+      "momentum", "adam_beta1", "adam_beta2", "adam_epsilon", "seed"};
+  return keys;
+}
+
+json TrialParams::to_json() const {
+  static const char* kActivationNames[] = {"relu", "tanh", "gelu"};
+  return json{{"architecture", architecture},
+              {"hidden_sizes", hidden_sizes},
+              {"activation", kActivationNames[static_cast<int>(activation)]},
+              {"learning_rate", learning_rate},
+              {"per_device_train_batch_size", per_device_train_batch_size},
+              {"per_device_eval_batch_size", per_device_eval_batch_size},
+              {"num_train_epochs", num_train_epochs},
+              {"weight_decay", weight_decay},
+              {"warmup_ratio", warmup_ratio},
+              {"lr_scheduler_type", lr_scheduler_type},
+              {"optim", optim},
+              {"momentum", momentum},
+              {"adam_beta1", adam_beta1},
+              {"adam_beta2", adam_beta2},
+              {"adam_epsilon", adam_epsilon},
+              {"seed", seed}};
+}
+
+TrialParams make_trial_params(const json& model, const json& training, const json& searched) {
+  TrialParams p;
+  for (const auto& [name, v] : model.items()) apply_model_key(p, name, v, "model." + name);
+  for (const auto& [name, v] : training.items()) {
+    apply_training_key(p, name, v, "training." + name);
+  }
+  for (const auto& [name, v] : searched.items()) apply_key(p, name, v, "search_space." + name);
+  return p;
+}
+
+TrialParams SweepConfig::trial_params(uint64_t index, json* searched_out) const {
+  json searched = search_space.sample(seed, index);
+  TrialParams p = make_trial_params(model, training, searched);
+  if (searched_out != nullptr) *searched_out = std::move(searched);
+  return p;
+}
+
+const char* objective_scope_name(ObjectiveScope scope) {
+  return scope == ObjectiveScope::kLast ? "last" : "best";
+}
+
+SweepConfig parse_sweep_config(const json& j, const std::string& path,
+                               const std::string& base_dir) {
+  if (!j.is_object()) {
+    throw UserError(fmt::format("{}: the config must be a JSON object, got {}", path,
+                                json_type_name(j)));
+  }
+  check_known_keys(j, kTopLevelKeys, "");
+
+  SweepConfig c;
+  c.path = path;
+  c.name = j.contains("name") ? json_string(j["name"], "name") : stem_of(path);
+  if (c.name.empty() || c.name.find_first_of("/\\ \t") != std::string::npos) {
+    throw UserError(fmt::format("name must be a non-empty word without spaces or slashes, got {}",
+                                json(c.name).dump()));
+  }
+  if (!j.contains("data")) {
+    throw UserError("missing key 'data'", "see examples/fashion_mnist.json for a data section");
+  }
+  c.data = parse_data_config(j["data"], base_dir, "data");
+
+  c.model = checked_object(j, "model", model_keys());
+  c.training = checked_object(j, "training", training_keys());
+  make_trial_params(c.model, c.training, json::object());  // validates the base values
+
+  if (j.contains("metrics")) c.metrics = parse_metrics(j["metrics"]);
+  if (j.contains("average")) c.average = parse_average(json_string(j["average"], "average"), "average");
+
+  const json* objective = j.contains("objective") ? &j["objective"] : nullptr;
+  const json* direction = j.contains("direction") ? &j["direction"] : nullptr;
+  c.objective = parse_objective_json(objective, direction, "");
+
+  if (j.contains("objective_scope")) {
+    const std::string s = one_of(j["objective_scope"], "objective_scope", {"last", "best"});
+    c.objective_scope = s == "last" ? ObjectiveScope::kLast : ObjectiveScope::kBest;
+  }
+  if (c.objective_scope == ObjectiveScope::kBest && c.objective.objectives.size() > 1) {
+    throw UserError("objective_scope \"best\" needs a single objective: with several there is no "
+                    "one best evaluation per trial",
+                    "use \"last\" (the default) for Pareto sweeps");
+  }
+
+  std::vector<std::string> searchable = model_keys();
+  searchable.insert(searchable.end(), training_keys().begin(), training_keys().end());
+  c.search_space = SearchSpace::parse(j.contains("search_space") ? j["search_space"] : json(),
+                                      searchable, "search_space");
+  validate_search_space(c.search_space);
+
+  if (j.contains("sampler")) c.sampler = one_of(j["sampler"], "sampler", {"random"});
+  if (j.contains("n_trials")) c.n_trials = positive_int(j["n_trials"], "n_trials", 10000000);
+  if (j.contains("max_concurrent_trials")) {
+    c.max_concurrent_trials = positive_int(j["max_concurrent_trials"], "max_concurrent_trials", 4096);
+  }
+  if (j.contains("seed")) {
+    const int64_t s = json_int(j["seed"], "seed");
+    if (s < 0) throw UserError(fmt::format("seed must be >= 0, got {}", s));
+    c.seed = static_cast<uint64_t>(s);
+  }
+  if (j.contains("backend")) c.backend = one_of(j["backend"], "backend", {"auto", "cpu", "cuda"});
+  if (j.contains("report_interval_s")) {
+    c.report_interval_s = positive(j["report_interval_s"], "report_interval_s");
+  }
+  return c;
+}
+
+SweepConfig load_sweep_config(const std::string& path) {
+  const json j = read_json_file(path);
+  try {
+    return parse_sweep_config(j, path, directory_of(path));
+  } catch (const UserError& e) {
+    throw UserError(path + ": " + e.what(), e.hint());  // every message names the file
+  }
+}
+
+}  // namespace cusweep

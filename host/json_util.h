@@ -1,0 +1,32 @@
+// Typed access to JSON config values with errors that name the key, the value and the type
+// expected; unknown-key checks with spelling suggestions; JSON files read with line numbers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cusweep {
+
+const char* json_type_name(const nlohmann::json& v);
+double json_number(const nlohmann::json& v, const std::string& key);
+int64_t json_int(const nlohmann::json& v, const std::string& key);
+std::string json_string(const nlohmann::json& v, const std::string& key);
+bool json_bool(const nlohmann::json& v, const std::string& key);
+
+// Throws UserError for the first key of `obj` not in `allowed`, suggesting the closest one.
+// `where` names the object ("training"; "" for the top level).
+void check_known_keys(const nlohmann::json& obj, const std::vector<std::string>& allowed,
+                      const std::string& where);
+
+// "'a', 'b', 'c'"
+std::string join_quoted(const std::vector<std::string>& items);
+
+// Parses a JSON file; a syntax error names the file, line and column.
+nlohmann::json read_json_file(const std::string& path);
+// Parses JSON text read from `origin` (a file name or "<stdin>").
+nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
+
+}  // namespace cusweep

@@ -1,0 +1,173 @@
+// The cusweep command line: `run` a sweep, evaluate an `objective`, list `devices`.
+// Exit status: 0 success, 1 the sweep failed (every trial errored, device failure), 2 bad input.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "backend.h"
+#include "cusweep/config.h"
+#include "cusweep/error.h"
+#include "cusweep/log.h"
+#include "cusweep/objective.h"
+#include "cusweep/runner.h"
+#include "trial_table.h"
+
+namespace cusweep {
+namespace {
+
+constexpr int kExitSweepFailed = 1;
+constexpr int kExitBadInput = 2;
+
+struct RunArgs {
+  std::string config;
+  std::string out;
+  std::string backend;
+  size_t max_rows = 20;
+  bool quiet = false;
+};
+
+// Redraws the table in place on a terminal; prints plain snapshots otherwise (logs, CI).
+class TableReporter {
+ public:
+  TableReporter(TrialTable table, size_t max_rows, bool terminal)
+      : table_(std::move(table)), max_rows_(max_rows), terminal_(terminal) {}
+
+  void operator()(const ProgressView& view, bool final) {
+    const std::string text = table_.render(view, max_rows_);
+    if (terminal_ && lines_ > 0) std::printf("\x1b[%dF\x1b[J", lines_);  // up and clear
+    std::fputs(text.c_str(), stdout);
+    if (!terminal_) std::fputs("\n", stdout);
+    std::fflush(stdout);
+    lines_ = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+    (void)final;
+  }
+
+ private:
+  TrialTable table_;
+  size_t max_rows_;
+  bool terminal_;
+  int lines_ = 0;
+};
+
+int run_command(const RunArgs& args) {
+  const SweepConfig config = load_sweep_config(args.config);
+  const std::string out_dir = args.out.empty() ? "runs/" + config.name : args.out;
+
+  RunOptions options;
+  options.out_dir = out_dir;
+  options.backend = args.backend;
+  const bool terminal = isatty(fileno(stdout)) != 0;
+  options.progress_interval_s = terminal ? 1.0 : config.report_interval_s;
+
+  const std::vector<ObjectiveValue> probe =
+      evaluate_objective(config.objective, metrics_template(config));
+  std::vector<Direction> directions;
+  for (const auto& v : probe) directions.push_back(v.direction);
+  if (!args.quiet) {
+    auto reporter = std::make_shared<TableReporter>(
+        TrialTable(config, directions, objective_summary(probe, config.objective_scope)),
+        args.max_rows, terminal);
+    options.on_progress = [reporter](const ProgressView& v, bool final) { (*reporter)(v, final); };
+  }
+
+  const SweepResult result = run_sweep(config, options);
+  std::printf("\n%s", final_report(result, config).c_str());
+  std::printf("Results: %s/{trials.jsonl,results.csv,best.json} (%.1f s on %s)\n",
+              out_dir.c_str(), result.wall_s, result.backend.c_str());
+  return result.any_terminated() ? 0 : kExitSweepFailed;
+}
+
+int devices_command() {
+  const BackendProbe probe = probe_backends();
+  std::printf("cusweep %s\n", CUSWEEP_VERSION);
+  std::printf("backends built: cpu%s\n", probe.cuda_compiled ? ", cuda" : "");
+  std::printf("cpu: usable (%s)\n", probe.blas.c_str());
+  if (!probe.cuda_compiled) {
+    std::printf("cuda: not built (%s)\n", probe.cuda_reason.c_str());
+  } else if (!probe.cuda_usable) {
+    std::printf("cuda: built, no usable device (%s)\n", probe.cuda_reason.c_str());
+  } else {
+    for (const auto& d : probe.devices) std::printf("cuda: usable %s\n", d.c_str());
+  }
+  return 0;
+}
+
+void print_user_error(const UserError& e) {
+  std::fprintf(stderr, "error: %s\n", e.what());
+  if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
+}
+
+int dispatch(int argc, char** argv) {
+  CLI::App app{"cusweep: many small training trials at once on one GPU or the CPU"};
+  app.set_version_flag("--version", [] {
+    const BackendProbe probe = probe_backends();
+    return fmt::format("cusweep {}\nbackends built: cpu{}; cuda {}", CUSWEEP_VERSION,
+                       probe.cuda_compiled ? ", cuda" : "",
+                       probe.cuda_usable ? "usable" : "not usable: " + probe.cuda_reason);
+  });
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+
+  RunArgs run;
+  CLI::App* run_cmd = app.add_subcommand("run", "run the sweep described by a config file");
+  run_cmd->add_option("config", run.config, "sweep config (JSON)")->required();
+  run_cmd->add_option("--out", run.out, "output folder (default runs/<name>)");
+  run_cmd->add_option("--backend", run.backend, "auto, cpu or cuda (overrides the config)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  run_cmd->add_option("--max-rows", run.max_rows, "trial rows shown in the table");
+  run_cmd->add_flag("--quiet", run.quiet, "no trial table");
+
+  std::string objective_file, objective_spec, direction;
+  bool json_output = false;
+  CLI::App* obj_cmd = app.add_subcommand(
+      "objective", "compute the objective of a JSON object of metrics and explain it");
+  obj_cmd->add_option("file", objective_file, "metrics JSON file, or - for standard input");
+  obj_cmd->add_option("--objective", objective_spec,
+                      "default | METRIC | w*METRIC+... ; several separated by commas");
+  obj_cmd->add_option("--direction", direction, "minimize | maximize (one per objective)");
+  obj_cmd->add_flag("--json", json_output, "print JSON");
+
+  app.add_subcommand("devices", "list the backends built and the devices usable");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitBadInput;
+  }
+  set_log_level(log_level == "debug"     ? LogLevel::kDebug
+                : log_level == "warning" ? LogLevel::kWarning
+                : log_level == "error"   ? LogLevel::kError
+                                         : LogLevel::kInfo);
+
+  if (*obj_cmd) {
+    return run_objective_command(objective_file.empty() ? "-" : objective_file, objective_spec,
+                                 direction, json_output, std::cin, std::cout, std::cerr);
+  }
+  if (app.got_subcommand("devices")) return devices_command();
+  return run_command(run);
+}
+
+}  // namespace
+}  // namespace cusweep
+
+int main(int argc, char** argv) {
+  try {
+    return cusweep::dispatch(argc, argv);
+  } catch (const cusweep::UserError& e) {
+    cusweep::print_user_error(e);
+    return cusweep::kExitBadInput;
+  } catch (const cusweep::DeviceError& e) {
+    std::fprintf(stderr, "error: device failure: %s\n", e.what());
+    return cusweep::kExitSweepFailed;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return cusweep::kExitSweepFailed;
+  }
+}

@@ -1,0 +1,119 @@
+// `cusweep objective`: evaluates the objective on one metrics dict (a file or stdin) and
+// explains it, so a user can check what a sweep would rank trials by before running one.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cusweep/error.h"
+#include "cusweep/objective.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+
+std::string read_all(std::istream& in) {
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string read_metrics_text(const std::string& path, std::istream& in) {
+  if (path.empty() || path == "-") return read_all(in);
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    throw UserError("cannot read metrics file '" + path + "': " + std::strerror(errno),
+                    "give a JSON file of metrics, or '-' to read standard input");
+  }
+  return read_all(file);
+}
+
+// nlohmann reports the byte after the last one read (1-based); a person wants line:column.
+std::string position_of(const std::string& text, size_t byte) {
+  const size_t offset = byte > 0 ? std::min(byte - 1, text.size()) : 0;
+  size_t line = 1, line_start = 0;
+  for (size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(offset - line_start + 1) +
+         " (byte " + std::to_string(byte) + ")";
+}
+
+json parse_metrics(const std::string& text, const std::string& source) {
+  json metrics;
+  try {
+    metrics = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // what() is "[json.exception.parse_error.101] parse error at ...: <detail>"; keep the detail.
+    std::string detail = e.what();
+    const size_t bracket = detail.find("] ");
+    const size_t colon = detail.find(": ", bracket == std::string::npos ? 0 : bracket);
+    if (colon != std::string::npos) detail = detail.substr(colon + 2);
+    throw UserError(source + ": invalid JSON at " + position_of(text, e.byte) + ": " + detail,
+                    "the metrics must be one JSON object, e.g. {\"eval_loss\": 0.4, "
+                    "\"eval_accuracy\": 0.9}; NaN and Infinity are not JSON");
+  }
+  if (!metrics.is_object()) {
+    throw UserError(
+        source + ": expected a JSON object of metrics, got " + std::string(metrics.type_name()),
+        "e.g. {\"eval_loss\": 0.4, \"eval_accuracy\": 0.9}");
+  }
+  return metrics;
+}
+
+void print_result(const std::vector<ObjectiveValue>& values, const json& metrics, bool as_json,
+                  std::ostream& out) {
+  if (as_json && values.size() == 1) {
+    out << explain_json(values[0], metrics).dump(2) << "\n";
+    return;
+  }
+  if (as_json) {
+    json result = {
+        {"objective", json::array()}, {"objectives", json::array()}, {"warnings", json::array()}};
+    for (const auto& v : values) {
+      json one = explain_json(v, metrics);
+      result["objective"].push_back(one["objective"]);
+      result["objectives"].push_back(one);
+      for (const auto& w : v.warnings)
+        result["warnings"].push_back(w);
+    }
+    out << result.dump(2) << "\n";
+    return;
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values.size() > 1) out << (i > 0 ? "\n" : "") << "objective[" << i << "]\n";
+    out << explain_text(values[i], metrics);
+  }
+}
+
+}  // namespace
+
+int run_objective_command(const std::string& path, const std::string& objective,
+                          const std::string& direction, bool json, std::istream& in,
+                          std::ostream& out, std::ostream& err) {
+  const std::string source =
+      path.empty() || path == "-" ? std::string("<stdin>") : "metrics file '" + path + "'";
+  try {
+    // The spec first: a typo in --objective is reported even when the file is also wrong.
+    const ObjectiveSpec spec = parse_objective_spec(objective, direction);
+    const nlohmann::json metrics = parse_metrics(read_metrics_text(path, in), source);
+    const std::vector<ObjectiveValue> values = evaluate_objective(spec, metrics);
+    for (const auto& v : values) {
+      for (const auto& w : v.warnings)
+        err << "warning: " << w << "\n";
+    }
+    print_result(values, metrics, json, out);
+    return 0;
+  } catch (const UserError& e) {
+    err << "error: " << e.what() << "\n";
+    if (!e.hint().empty()) err << "hint: " << e.hint() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace cusweep

@@ -1,0 +1,312 @@
+// The sweep runner: worker threads each own a slot and take the next trial index; a trial's
+// configuration depends on (seed, index) alone, so results never depend on timing.
+#include "cusweep/runner.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "backend.h"
+#include "cusweep/error.h"
+#include "cusweep/log.h"
+#include "results.h"
+#include "trainer.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// FNV-1a: a stable 20-bit tag for trial names, from the sweep's name, seed and config.
+std::string sweep_tag(const SweepConfig& c) {
+  uint64_t h = 1469598103934665603ull;
+  const std::string key = c.name + "/" + std::to_string(c.seed) + "/" + c.model.dump() +
+                          c.training.dump() + std::to_string(c.n_trials);
+  for (unsigned char ch : key) h = (h ^ ch) * 1099511628211ull;
+  return fmt::format("{:05x}", (h ^ (h >> 32)) & 0xfffff);
+}
+
+json metrics_dict(const SweepConfig& config, const Evaluation& e) {
+  const ClassificationMetrics m = compute_metrics(e.confusion, config.average);
+  json d = json::object();
+  d["eval_loss"] = e.eval_loss;
+  for (const std::string& name : config.metrics) {
+    if (name == "accuracy") d["eval_accuracy"] = m.accuracy;
+    if (name == "f1") d["eval_f1"] = m.f1;
+    if (name == "precision") d["eval_precision"] = m.precision;
+    if (name == "recall") d["eval_recall"] = m.recall;
+  }
+  const double runtime = std::max(e.eval_runtime, 1e-9);
+  d["eval_runtime"] = e.eval_runtime;
+  d["eval_samples_per_second"] = static_cast<double>(e.eval_samples) / runtime;
+  d["eval_steps_per_second"] = static_cast<double>(e.eval_steps) / runtime;
+  d["epoch"] = e.epoch;
+  return d;
+}
+
+std::vector<double> values_of(const std::vector<ObjectiveValue>& v) {
+  std::vector<double> out;
+  for (const auto& o : v) out.push_back(o.value);
+  return out;
+}
+
+class SweepRun {
+ public:
+  SweepRun(const SweepConfig& config, const RunOptions& options, Backend& backend,
+           const DataView& data, ResultsWriter* writer)
+      : config_(config),
+        options_(options),
+        backend_(backend),
+        backend_description_(backend.description()),
+        data_(data),
+        writer_(writer) {
+    const std::string tag = sweep_tag(config);
+    trials_.resize(static_cast<size_t>(config.n_trials));
+    for (size_t i = 0; i < trials_.size(); ++i) {
+      TrialRecord& t = trials_[i];
+      t.index = i;
+      t.name = fmt::format("{}_{}_{:05d}", config.name, tag, i);
+      TrialParams p = config.trial_params(i, &t.searched);
+      t.params = p.to_json();
+    }
+  }
+
+  std::vector<TrialRecord> run(double* wall_s) {
+    const auto t0 = Clock::now();
+    const int slots = std::min(config_.max_concurrent_trials, config_.n_trials);
+    std::vector<std::thread> workers;
+    for (int s = 0; s < slots; ++s) workers.emplace_back([this, s] { worker(s); });
+    std::thread reporter;
+    if (options_.on_progress) reporter = std::thread([this, slots, t0] { report(slots, t0); });
+
+    for (auto& w : workers) w.join();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    if (reporter.joinable()) reporter.join();
+    *wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    return trials_;
+  }
+
+ private:
+  void worker(int slot_index) {
+    std::unique_ptr<Slot> slot;
+    try {
+      slot = backend_.make_slot(slot_index);
+    } catch (const std::exception& e) {
+      log_error(fmt::format("slot {} could not start: {}", slot_index, e.what()));
+      return;  // the other slots take its trials
+    }
+    for (;;) {
+      const uint64_t index = next_.fetch_add(1);
+      if (index >= trials_.size()) return;
+      run_trial(*slot, index);
+    }
+  }
+
+  void run_trial(Slot& slot, uint64_t index) {
+    const auto t0 = Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      trials_[index].status = TrialStatus::kRunning;
+      trials_[index].location = slot.location();
+      ++busy_;
+    }
+    TrialRecord result;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      result = trials_[index];
+    }
+    try {
+      train(slot, result);
+    } catch (const std::exception& e) {
+      result.status = TrialStatus::kError;
+      result.error = e.what();
+    }
+    result.runtime_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (result.status == TrialStatus::kError) {
+      log_warning(fmt::format("trial {} failed: {}", result.name, result.error));
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    trials_[index] = result;
+    --busy_;
+    if (writer_ != nullptr) writer_->trial_finished(result);
+  }
+
+  // Trains every epoch, recording each evaluation; the trial's status is set on return.
+  void train(Slot& slot, TrialRecord& t) {
+    const TrialParams params = make_trial_params(config_.model, config_.training, t.searched);
+    Trainer trainer(slot, data_, params);
+    const size_t n_objectives = config_.objective.objectives.size();
+    for (int epoch = 1; epoch <= params.num_train_epochs; ++epoch) {
+      const Evaluation e = trainer.run_epoch(epoch);
+      const json metrics = metrics_dict(config_, e);
+      std::vector<ObjectiveValue> objective = evaluate_objective(config_.objective, metrics);
+      const std::vector<double> values = values_of(objective);
+
+      json entry = {{"metrics", metrics},
+                    {"objective", n_objectives == 1 ? json(values[0]) : json(values)},
+                    {"train_loss", e.train_loss},
+                    {"train_runtime", e.train_runtime}};
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        TrialRecord& live = trials_[t.index];
+        live.history.push_back(entry);
+        live.metrics = metrics;
+        live.epochs_done = epoch;
+        live.objective = values;
+      }
+      t.history.push_back(entry);
+      t.metrics = metrics;
+      t.confusion = e.confusion;
+      t.epochs_done = epoch;
+
+      const std::string bad = non_finite_reason(e, values, epoch);
+      if (!bad.empty()) {
+        t.status = TrialStatus::kError;
+        t.error = bad;
+        return;
+      }
+      rank(t, objective);
+    }
+    t.status = TrialStatus::kTerminated;
+  }
+
+  // A NaN or infinite loss or objective fails the trial: it must never become "best".
+  static std::string non_finite_reason(const Evaluation& e, const std::vector<double>& values,
+                                       int epoch) {
+    if (!std::isfinite(e.train_loss)) {
+      return fmt::format("train loss is {} in epoch {} (diverged; learning rate too high?)",
+                         e.train_loss, epoch);
+    }
+    if (!std::isfinite(e.eval_loss)) {
+      return fmt::format("eval_loss is {} after epoch {}", e.eval_loss, epoch);
+    }
+    for (double v : values) {
+      if (!std::isfinite(v)) return fmt::format("objective is {} after epoch {}", v, epoch);
+    }
+    return "";
+  }
+
+  // Keeps the evaluation the trial is ranked by: the last, or the best so far.
+  void rank(TrialRecord& t, std::vector<ObjectiveValue>& objective) {
+    const int last = static_cast<int>(t.history.size()) - 1;
+    const bool take = config_.objective_scope == ObjectiveScope::kLast || t.ranked_evaluation < 0 ||
+                      better(objective[0].value, t.objective[0], objective[0].direction);
+    if (!take) return;
+    t.ranked_evaluation = last;
+    t.objective = values_of(objective);
+    t.explanation = std::move(objective);
+    std::lock_guard<std::mutex> lock(mutex_);
+    trials_[t.index].objective = t.objective;
+  }
+
+  void report(int slots, Clock::time_point t0) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      const bool final = done_;
+      const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+      const std::vector<TrialRecord> copy = trials_;
+      const int busy = busy_;
+      lock.unlock();
+      options_.on_progress(ProgressView{copy, slots, busy, elapsed, backend_description_}, final);
+      lock.lock();
+      if (final) return;
+      wake_.wait_for(lock, std::chrono::duration<double>(options_.progress_interval_s),
+                     [this] { return done_; });
+    }
+  }
+
+  const SweepConfig& config_;
+  const RunOptions& options_;
+  Backend& backend_;
+  const std::string backend_description_;
+  DataView data_;
+  ResultsWriter* writer_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<TrialRecord> trials_;
+  std::atomic<uint64_t> next_{0};
+  int busy_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace
+
+const char* trial_status_name(TrialStatus s) {
+  switch (s) {
+    case TrialStatus::kPending: return "PENDING";
+    case TrialStatus::kRunning: return "RUNNING";
+    case TrialStatus::kTerminated: return "TERMINATED";
+    case TrialStatus::kError: return "ERROR";
+  }
+  return "?";
+}
+
+bool SweepResult::any_terminated() const {
+  for (const auto& t : trials) {
+    if (t.status == TrialStatus::kTerminated) return true;
+  }
+  return false;
+}
+
+json metrics_template(const SweepConfig& config) {
+  Evaluation e;
+  e.epoch = 1;
+  e.confusion.num_classes = 2;
+  e.confusion.counts = {1, 0, 0, 1};
+  e.eval_runtime = 1;
+  return metrics_dict(config, e);
+}
+
+SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
+  SweepResult result;
+  result.name = config.name;
+
+  // Objective problems (a metric that is never computed, an uninferable direction) are
+  // found before any training.
+  const std::vector<ObjectiveValue> probe = evaluate_objective(config.objective,
+                                                               metrics_template(config));
+  for (const ObjectiveValue& v : probe) {
+    result.directions.push_back(v.direction);
+    for (const std::string& w : v.warnings) {
+      log_warning(w);
+      result.warnings.push_back(w);
+    }
+  }
+
+  DataSplit loaded;
+  const DataSplit* data = options.data;
+  if (data == nullptr) {
+    loaded = load_data(config.data);
+    data = &loaded;
+  }
+  std::unique_ptr<Backend> backend =
+      make_backend(options.backend.empty() ? config.backend : options.backend);
+  result.backend = backend->description();
+  const DataView view = backend->share_data(*data);
+  log_info(fmt::format("{}: {} trials, up to {} at once on {}; train {}x{}, eval {}, {} classes",
+                       config.name, config.n_trials, config.max_concurrent_trials,
+                       result.backend, data->train.rows, data->train.cols, data->eval.rows,
+                       data->train.num_classes));
+
+  std::unique_ptr<ResultsWriter> writer;
+  if (!options.out_dir.empty()) writer = std::make_unique<ResultsWriter>(options.out_dir, config);
+
+  SweepRun run(config, options, *backend, view, writer.get());
+  result.trials = run.run(&result.wall_s);
+  result.best = select_best(result.trials, result.directions);
+  if (writer) writer->finish(result);
+  return result;
+}
+
+}  // namespace cusweep

@@ -1,0 +1,77 @@
+// A worker slot: where one trial's steps run. On CUDA a slot owns a stream and a cuBLAS handle
+// bound to it; on the CPU it is the calling thread with single-threaded BLAS. The trainer is
+// written once against this interface; pointers it hands over are slot (device) memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace cusweep {
+
+enum class Activation { kRelu = 0, kTanh = 1, kGelu = 2, kIdentity = 3 };
+
+// Per-step optimizer hyperparameters, computed on the host (schedule, bias correction) so the
+// device update needs no synchronization.
+struct AdamWStep {
+  float lr, beta1, beta2, eps, weight_decay;
+  float bias_correction1, bias_correction2;  // 1 - beta^t
+};
+
+struct SgdStep {
+  float lr, momentum, weight_decay;
+};
+
+class Slot {
+ public:
+  virtual ~Slot() = default;
+
+  // ---- memory (slot memory; asynchronous on the slot's stream where the device has one)
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr) = 0;
+  // `src` must stay valid until the next synchronize().
+  virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
+  // Returns when the data is on the host.
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- GEMM, row-major: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
+  virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                    int lda, const float* b, int ldb, float beta, float* c, int ldc) = 0;
+
+  // ---- element-wise and reduction steps (Thrust functors, model_steps.cuh)
+  virtual void fill(float* x, int64_t n, float value) = 0;
+  // out[r, :] = x[idx[r], :] for r < rows; labels_out[r] = labels[idx[r]].
+  virtual void gather_batch(const float* x, const int32_t* labels, const int32_t* idx,
+                            int64_t rows, int64_t cols, float* out, int32_t* labels_out) = 0;
+  // z[r, c] += bias[c]; a[r, c] = act(z[r, c]).  z, a: [rows, cols]
+  virtual void bias_activation(float* z, const float* bias, int64_t rows, int64_t cols,
+                               Activation act, float* a) = 0;
+  // dz = da * act'(z)  (a = act(z) is passed for activations whose derivative uses it)
+  virtual void activation_backward(const float* da, const float* z, const float* a, int64_t n,
+                                   Activation act, float* dz) = 0;
+  // Per row of logits [rows, classes]: loss_rows[r] = cross-entropy; grad = (softmax - onehot)
+  // * grad_scale. Then loss_sum[0] += sum(loss_rows) (slot memory, no host round trip).
+  virtual void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t rows,
+                                     int classes, float grad_scale, float* grad, float* loss_rows,
+                                     float* loss_sum) = 0;
+  // Per row: predictions[r] = argmax, loss_rows[r] = cross-entropy.
+  virtual void predict(const float* logits, const int32_t* labels, int64_t rows, int classes,
+                       int32_t* predictions, float* loss_rows) = 0;
+  virtual void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n,
+                            const AdamWStep& step) = 0;
+  virtual void sgd_update(float* params, const float* grads, float* velocity, int64_t n,
+                          const SgdStep& step) = 0;
+  // Sum of x[0..n) returned to the host (synchronizes).
+  virtual double sum(const float* x, int64_t n) = 0;
+  // counts[t * classes + p] over the n (label, prediction) pairs, returned to the host.
+  // `scratch` holds n int32 of slot memory.
+  virtual std::vector<int64_t> confusion_matrix(const int32_t* labels,
+                                                const int32_t* predictions, int64_t n,
+                                                int classes, int32_t* scratch) = 0;
+
+  // Human-readable location, e.g. "cpu:1" or "cuda:0/s3", for the trial table's loc column.
+  virtual const char* location() const = 0;
+};
+
+}  // namespace cusweep

@@ -1,0 +1,86 @@
+// A sweep's configuration (JSON): data, model, training arguments (HF TrainingArguments
+// names), metrics, objective, search space and scheduling. Every key is known or reported.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cusweep/dataset.h"
+#include "cusweep/metrics.h"
+#include "cusweep/objective.h"
+#include "cusweep/search_space.h"
+
+namespace cusweep {
+
+enum class ActivationKind { kRelu, kTanh, kGelu };
+
+// The model and training arguments of one trial, after the search space is applied.
+struct TrialParams {
+  // model
+  std::string architecture = "mlp";  // "mlp" | "softmax_regression"
+  std::vector<int> hidden_sizes = {128};
+  ActivationKind activation = ActivationKind::kRelu;
+  // training (HF TrainingArguments names; defaults differ where noted in the README)
+  double learning_rate = 1e-3;
+  int per_device_train_batch_size = 64;
+  int per_device_eval_batch_size = 1024;
+  int num_train_epochs = 3;
+  double weight_decay = 0.0;
+  double warmup_ratio = 0.0;
+  std::string lr_scheduler_type = "linear";  // linear | constant | constant_with_warmup | cosine
+  std::string optim = "adamw";               // adamw | sgd
+  double momentum = 0.9;                     // sgd only
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_epsilon = 1e-8;
+  uint64_t seed = 42;
+
+  // The parameters as JSON ({"learning_rate": ..., "hidden_sizes": [...], ...}).
+  nlohmann::json to_json() const;
+};
+
+// Names that may appear in `model`, `training` and `search_space`.
+const std::vector<std::string>& model_keys();
+const std::vector<std::string>& training_keys();
+
+// Builds a trial's parameters from the base `model` and `training` objects overlaid with
+// `searched` values ({name: value}); every value is validated, errors name `origin.key`.
+TrialParams make_trial_params(const nlohmann::json& model, const nlohmann::json& training,
+                              const nlohmann::json& searched);
+
+enum class ObjectiveScope { kLast, kBest };
+
+struct SweepConfig {
+  std::string name = "sweep";
+  std::string path;  // the config file, for messages
+  DataConfig data;
+  nlohmann::json model = nlohmann::json::object();     // base values, validated
+  nlohmann::json training = nlohmann::json::object();  // base values, validated
+  std::vector<std::string> metrics;                    // "accuracy", "f1", "precision", "recall"
+  Average average = Average::kWeighted;
+  ObjectiveSpec objective;
+  ObjectiveScope objective_scope = ObjectiveScope::kLast;
+  SearchSpace search_space;
+  std::string sampler = "random";
+  int n_trials = 1;
+  int max_concurrent_trials = 2;
+  uint64_t seed = 0;  // the sweep's seed: trial i's configuration depends on (seed, i) alone
+  std::string backend = "auto";
+  double report_interval_s = 5.0;  // plain-text table snapshots when stdout is not a terminal
+
+  // The parameters of trial `index`.
+  TrialParams trial_params(uint64_t index, nlohmann::json* searched_out) const;
+};
+
+// Reads and validates a config file. Errors (UserError) name the file, the line for JSON
+// syntax errors, and the key path for everything else.
+SweepConfig load_sweep_config(const std::string& path);
+SweepConfig parse_sweep_config(const nlohmann::json& j, const std::string& path,
+                               const std::string& base_dir);
+
+const char* objective_scope_name(ObjectiveScope scope);
+
+}  // namespace cusweep

@@ -1,0 +1,75 @@
+// Runs a sweep: samples trial configurations, keeps up to max_concurrent_trials training at
+// once (threads on the CPU, one stream per slot on CUDA), computes each evaluation's metrics
+// and objective, records results and reports progress.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cusweep/config.h"
+#include "cusweep/dataset.h"
+#include "cusweep/metrics.h"
+#include "cusweep/objective.h"
+
+namespace cusweep {
+
+enum class TrialStatus { kPending, kRunning, kTerminated, kError };
+const char* trial_status_name(TrialStatus s);  // "PENDING", "RUNNING", "TERMINATED", "ERROR"
+
+struct TrialRecord {
+  uint64_t index = 0;
+  std::string name;  // <sweep>_<5 hex>_<5 digit index>
+  TrialStatus status = TrialStatus::kPending;
+  nlohmann::json searched = nlohmann::json::object();  // the sampled values
+  nlohmann::json params = nlohmann::json::object();    // every model/training parameter
+  std::string location;                                // backend and slot, e.g. "cpu:1"
+  std::vector<nlohmann::json> history;  // per evaluation: {"metrics": {...}, "objective": [...],
+                                        //                  "train_loss", "train_runtime"}
+  nlohmann::json metrics = nlohmann::json::object();  // the last evaluation's metrics (HF names)
+  std::vector<double> objective;                      // per objective, by the sweep's scope
+  int ranked_evaluation = -1;                         // history entry the objective comes from
+  std::vector<ObjectiveValue> explanation;            // of that evaluation
+  ConfusionMatrix confusion;                          // of the last evaluation
+  std::string error;
+  double runtime_s = 0;
+  int epochs_done = 0;
+};
+
+struct SweepResult {
+  std::string name;
+  std::string backend;  // description of the backend used
+  std::vector<TrialRecord> trials;
+  std::vector<Direction> directions;
+  std::vector<size_t> best;  // one index (single objective) or the Pareto front; empty if none
+  std::vector<std::string> warnings;
+  double wall_s = 0;
+  bool any_terminated() const;
+};
+
+// Progress: called from a reporter thread with a consistent copy of the trials.
+struct ProgressView {
+  const std::vector<TrialRecord>& trials;
+  int slots_total;
+  int slots_busy;
+  double elapsed_s;
+  const std::string& backend;  // description of the backend in use
+};
+
+struct RunOptions {
+  std::string out_dir;             // "" = write nothing
+  std::string backend;             // overrides the config's backend when not empty
+  const DataSplit* data = nullptr;  // preloaded data (tests); else loaded from the config
+  std::function<void(const ProgressView&, bool final)> on_progress;  // may be empty
+  double progress_interval_s = 1.0;
+};
+
+// The metric keys a sweep's evaluations produce (HF names), for validating objectives early.
+nlohmann::json metrics_template(const SweepConfig& config);
+
+SweepResult run_sweep(const SweepConfig& config, const RunOptions& options);
+
+}  // namespace cusweep

@@ -1,0 +1,69 @@
+// Search spaces: parameter distributions (uniform, loguniform, randint, choice, quantized
+// variants, grid) and deterministic sampling: trial i's values depend only on (seed, i).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cusweep {
+
+enum class ParamKind {
+  kUniform,      // {"type":"uniform","low":a,"high":b}
+  kQUniform,     // + "q": round(x / q) * q
+  kLogUniform,   // {"type":"loguniform","low":a>0,"high":b}
+  kQLogUniform,  // + "q"
+  kRandInt,      // {"type":"randint","low":a,"high":b}  integer in [low, high) (Ray's convention)
+  kQRandInt,     // + "q": multiples of q in [low, high], high INCLUDED (Ray's qrandint)
+  kChoice,       // {"type":"choice","values":[...]} any JSON values, uniform pick
+  kGrid,         // {"type":"grid","values":[...]} every value, cartesian product across grids
+};
+
+struct ParamSpec {
+  std::string name;
+  ParamKind kind = ParamKind::kUniform;
+  double low = 0, high = 0, q = 0;
+  std::vector<nlohmann::json> values;  // choice / grid
+};
+
+class SearchSpace {
+ public:
+  // `allowed` lists the parameter names that may be searched; an unknown name is a UserError
+  // naming "<key_path>.<name>" with a did-you-mean suggestion. Every spec key is validated.
+  static SearchSpace parse(const nlohmann::json& j, const std::vector<std::string>& allowed,
+                           const std::string& key_path = "search_space");
+
+  // The values of trial `index` of a sweep with `seed`: an object {name: value}. Grid
+  // parameters cycle through their cartesian product (trial i takes combination i % size,
+  // the first grid parameter varying slowest); the others are drawn from a generator seeded
+  // by (seed, index) alone, so the result never depends on timing or concurrency.
+  nlohmann::json sample(uint64_t seed, uint64_t index) const;
+
+  // Number of grid combinations (1 when there is no grid parameter).
+  uint64_t grid_size() const;
+
+  const std::vector<ParamSpec>& params() const { return params_; }
+  bool empty() const { return params_.empty(); }
+
+ private:
+  std::vector<ParamSpec> params_;  // in the config's key order
+};
+
+// A small portable PRNG (splitmix64 seeding + xoshiro256**), identical on every platform, so
+// samples and shuffles are reproducible across compilers and standard libraries.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed);
+  Rng(uint64_t seed, uint64_t stream);  // independent stream for (seed, stream)
+  uint64_t next_u64();
+  double uniform();                 // [0, 1)
+  uint64_t below(uint64_t bound);   // [0, bound), unbiased
+  double normal();                  // standard normal
+
+ private:
+  uint64_t s_[4];
+};
+
+}  // namespace cusweep

@@ -1,0 +1,146 @@
+// The cusweep binary as a user runs it: exit statuses, error messages, output files.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args, const std::string& stdin_text = "") {
+  // ctest runs tests as parallel processes: each needs its own stdin file.
+  static int calls = 0;
+  const fs::path in = fs::path(::testing::TempDir()) /
+                      ("cli_stdin_" + std::to_string(getpid()) + "_" + std::to_string(calls++));
+  std::ofstream(in) << stdin_text;
+  const std::string cmd = std::string(CUSWEEP_BINARY) + " " + args + " < " + in.string() + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int raw = pclose(pipe);
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const fs::path p = fs::path(::testing::TempDir()) / name;
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+TEST(CliTest, VersionAndDevicesSayWhichBackendsWereBuilt) {
+  const Result v = run("--version");
+  EXPECT_EQ(v.status, 0);
+  EXPECT_THAT(v.output, HasSubstr("backends built: cpu"));
+  const Result d = run("devices");
+  EXPECT_EQ(d.status, 0);
+  EXPECT_THAT(d.output, HasSubstr("cpu: usable"));
+}
+
+TEST(CliTest, ObjectiveOfTheHfExample) {
+  const std::string metrics =
+      R"({"eval_loss": 0.4, "eval_accuracy": 0.9, "eval_f1": 0.8, "eval_runtime": 12.3,
+          "eval_samples_per_second": 81.3, "epoch": 3})";
+  const Result r = run("objective - --json", metrics);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_NEAR(j["objective"].get<double>(), 1.7, 1e-12);
+  EXPECT_EQ(j["direction"], "maximize");
+  EXPECT_EQ(j["terms"].size(), 2u);
+  EXPECT_EQ(j["dropped"].size(), 4u);
+
+  const Result loss = run("objective - --json", R"({"eval_loss": 0.4, "eval_runtime": 1, "epoch": 3})");
+  ASSERT_EQ(loss.status, 0) << loss.output;
+  EXPECT_NEAR(nlohmann::json::parse(loss.output)["objective"].get<double>(), 0.4, 1e-12);
+}
+
+TEST(CliTest, ObjectiveBadInputExitsTwo) {
+  EXPECT_EQ(run("objective -", "{\"eval_loss\": }").status, 2);
+  const Result missing = run("objective - --objective eval_f1", R"({"eval_loss": 0.4})");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_THAT(missing.output, HasSubstr("eval_f1"));
+  EXPECT_EQ(run("objective /nonexistent.json").status, 2);
+}
+
+TEST(CliTest, BadConfigExitsTwoNamingFileAndKey) {
+  const std::string cfg = write_temp("cli_bad.json", R"({"name": "x", "n_trails": 3,
+    "data": {"format": "csv", "train": "/dev/null"}})");
+  const Result r = run("run " + cfg + " --out " + ::testing::TempDir() + "/cli_bad_out");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr(cfg));
+  EXPECT_THAT(r.output, HasSubstr("n_trails"));
+  EXPECT_THAT(r.output, HasSubstr("did you mean 'n_trials'?"));
+}
+
+TEST(CliTest, MissingConfigAndBadFlagsExitTwo) {
+  EXPECT_EQ(run("run /nonexistent/config.json").status, 2);
+  EXPECT_EQ(run("run").status, 2);
+  EXPECT_EQ(run("frobnicate").status, 2);
+  EXPECT_EQ(run("run x.json --backend tpu").status, 2);
+}
+
+TEST(CliTest, BadDataExitsTwoNamingTheFile) {
+  const std::string data = write_temp("cli_ragged.csv", "a,b,label\n1,2,0\n3,4\n");
+  const std::string cfg = write_temp(
+      "cli_ragged.json", R"({"name": "ragged", "data": {"format": "csv", "train": ")" + data +
+                             R"(", "label_column": "label"}, "n_trials": 1})");
+  const Result r = run("run " + cfg + " --backend cpu --out " + ::testing::TempDir() + "/cli_ragged_out");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(data + ":3"));
+}
+
+TEST(CliTest, SweepWhereEveryTrialFailsExitsOne) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string cfg = write_temp("cli_diverge.json", R"({"name": "diverge",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist",
+             "max_train_samples": 500, "max_eval_samples": 100},
+    "training": {"optim": "sgd", "learning_rate": 1e30, "num_train_epochs": 1},
+    "n_trials": 2})");
+  const std::string out = ::testing::TempDir() + "/cli_diverge_out";
+  const Result r = run("run " + cfg + " --backend cpu --quiet --out " + out);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ERROR"));
+  std::ifstream jsonl(out + "/trials.jsonl");
+  std::string line;
+  int n = 0;
+  while (std::getline(jsonl, line)) {
+    EXPECT_EQ(nlohmann::json::parse(line)["status"], "ERROR");
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+}
+
+TEST(CliTest, RunWritesTheThreeResultFiles) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string cfg = write_temp("cli_ok.json", R"({"name": "ok",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
+             "max_train_samples": 1000, "max_eval_samples": 200},
+    "training": {"num_train_epochs": 1}, "metrics": ["accuracy"],
+    "search_space": {"learning_rate": [0.001, 0.01]}, "n_trials": 2})");
+  const std::string out = ::testing::TempDir() + "/cli_ok_out";
+  fs::remove_all(out);
+  const Result r = run("run " + cfg + " --backend cpu --out " + out);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Trial name"));
+  EXPECT_THAT(r.output, HasSubstr("Best trial"));
+  for (const char* f : {"trials.jsonl", "results.csv", "best.json"}) {
+    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+  }
+}
+
+}  // namespace

@@ -1,0 +1,226 @@
+// Every Slot step against a plain C++ reference, on each backend this machine can run: the CPU
+// always; CUDA when a device answers (else the CUDA cases skip with the reason).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "backend.h"
+#include "cusweep/search_space.h"
+#ifdef CUSWEEP_HAVE_CUDA
+#include "cuda_backend.h"
+#endif
+
+namespace cusweep {
+namespace {
+
+std::unique_ptr<Backend> backend_or_skip(const std::string& name, std::string* reason) {
+  if (name == "cpu") return make_cpu_backend();
+  const BackendProbe probe = probe_backends();
+  if (!probe.cuda_compiled || !probe.cuda_usable) {
+    *reason = "no usable CUDA device: " + probe.cuda_reason;
+    return nullptr;
+  }
+#ifdef CUSWEEP_HAVE_CUDA
+  return make_cuda_backend(0);
+#else
+  return nullptr;
+#endif
+}
+
+class SlotTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string reason;
+    backend_ = backend_or_skip(GetParam(), &reason);
+    if (!backend_) GTEST_SKIP() << reason;
+    slot_ = backend_->make_slot(0);
+  }
+
+  template <class T>
+  T* upload(const std::vector<T>& host) {
+    T* p = static_cast<T*>(slot_->allocate(std::max<size_t>(host.size(), 1) * sizeof(T)));
+    slot_->copy_to_device(p, host.data(), host.size() * sizeof(T));
+    slot_->synchronize();
+    owned_.push_back(p);
+    return p;
+  }
+
+  template <class T>
+  std::vector<T> download(const T* p, size_t n) {
+    std::vector<T> host(n);
+    slot_->copy_to_host(host.data(), p, n * sizeof(T));
+    return host;
+  }
+
+  void TearDown() override {
+    for (void* p : owned_) slot_->deallocate(p);
+    if (slot_) slot_->synchronize();
+  }
+
+  static std::vector<float> random_floats(size_t n, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<float> v(n);
+    for (auto& x : v) x = static_cast<float>(2 * rng.uniform() - 1);
+    return v;
+  }
+
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Slot> slot_;
+  std::vector<void*> owned_;
+};
+
+// Row-major reference GEMM.
+std::vector<float> reference_gemm(bool ta, bool tb, int m, int n, int k, const std::vector<float>& a,
+                                  int lda, const std::vector<float>& b, int ldb) {
+  std::vector<float> c(static_cast<size_t>(m) * n, 0.f);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) {
+      double s = 0;
+      for (int p = 0; p < k; ++p) {
+        const float av = ta ? a[p * lda + i] : a[i * lda + p];
+        const float bv = tb ? b[j * ldb + p] : b[p * ldb + j];
+        s += static_cast<double>(av) * bv;
+      }
+      c[i * n + j] = static_cast<float>(s);
+    }
+  }
+  return c;
+}
+
+TEST_P(SlotTest, GemmMatchesReferenceForEveryTransposeCombination) {
+  const int m = 7, n = 5, k = 9;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      const std::vector<float> a = random_floats(m * k, 1), b = random_floats(k * n, 2);
+      const int lda = ta ? m : k, ldb = tb ? k : n;
+      float* c = upload(std::vector<float>(m * n, 0.f));
+      slot_->gemm(ta, tb, m, n, k, 1.f, upload(a), lda, upload(b), ldb, 0.f, c, n);
+      const std::vector<float> got = download(c, m * n);
+      const std::vector<float> want = reference_gemm(ta, tb, m, n, k, a, lda, b, ldb);
+      for (int i = 0; i < m * n; ++i) {
+        EXPECT_NEAR(got[i], want[i], 1e-4f) << "ta=" << ta << " tb=" << tb << " i=" << i;
+      }
+    }
+  }
+}
+
+TEST_P(SlotTest, GatherBatchCopiesRowsAndLabelsInPermutationOrder) {
+  const std::vector<float> x = {0, 1, 10, 11, 20, 21, 30, 31};  // [4, 2]
+  const std::vector<int32_t> labels = {0, 1, 2, 3};
+  const std::vector<int32_t> idx = {2, 0, 3};
+  float* out = upload(std::vector<float>(6));
+  int32_t* lab = upload(std::vector<int32_t>(3));
+  slot_->gather_batch(upload(x), upload(labels), upload(idx), 3, 2, out, lab);
+  EXPECT_EQ(download(out, 6), (std::vector<float>{20, 21, 0, 1, 30, 31}));
+  EXPECT_EQ(download(lab, 3), (std::vector<int32_t>{2, 0, 3}));
+}
+
+TEST_P(SlotTest, BiasActivationAndBackwardMatchFormulas) {
+  const std::vector<float> z0 = {-1.5f, 0.f, 0.5f, 2.f, -0.25f, 1.f};  // [2, 3]
+  const std::vector<float> bias = {0.5f, -0.5f, 0.f};
+  const Activation acts[] = {Activation::kRelu, Activation::kTanh, Activation::kGelu};
+  for (Activation act : acts) {
+    float* z = upload(z0);
+    float* a = upload(std::vector<float>(6));
+    slot_->bias_activation(z, upload(bias), 2, 3, act, a);
+    const std::vector<float> zs = download(z, 6), as = download(a, 6);
+    float* dz = upload(std::vector<float>(6));
+    slot_->activation_backward(upload(std::vector<float>(6, 1.f)), z, a, 6, act, dz);
+    const std::vector<float> ds = download(dz, 6);
+    for (int i = 0; i < 6; ++i) {
+      const double v = z0[i] + bias[i % 3];
+      EXPECT_FLOAT_EQ(zs[i], static_cast<float>(v));
+      double want_a = 0, want_d = 0;
+      if (act == Activation::kRelu) {
+        want_a = v > 0 ? v : 0;
+        want_d = v > 0 ? 1 : 0;
+      } else if (act == Activation::kTanh) {
+        want_a = std::tanh(v);
+        want_d = 1 - want_a * want_a;
+      } else {
+        const double cdf = 0.5 * (1 + std::erf(v / std::sqrt(2.0)));
+        want_a = v * cdf;
+        want_d = cdf + v * std::exp(-0.5 * v * v) / std::sqrt(2 * M_PI);
+      }
+      EXPECT_NEAR(as[i], want_a, 1e-5) << "act " << static_cast<int>(act) << " i " << i;
+      EXPECT_NEAR(ds[i], want_d, 1e-5) << "act " << static_cast<int>(act) << " i " << i;
+    }
+  }
+}
+
+TEST_P(SlotTest, SoftmaxCrossEntropyLossGradientAndAccumulator) {
+  const std::vector<float> logits = {1.f, 2.f, 3.f, 1000.f, 0.f, -1000.f};  // [2, 3]
+  const std::vector<int32_t> labels = {2, 1};
+  float* grad = upload(std::vector<float>(6));
+  float* loss = upload(std::vector<float>(2));
+  float* acc = upload(std::vector<float>{0.5f});
+  slot_->softmax_cross_entropy(upload(logits), upload(labels), 2, 3, 0.5f, grad, loss, acc);
+  const std::vector<float> g = download(grad, 6), l = download(loss, 2), s = download(acc, 1);
+  // Row 0: log-sum-exp(1,2,3) = 3.40760596; loss = lse - 3.
+  const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  EXPECT_NEAR(l[0], lse - 3.0, 1e-5);
+  EXPECT_NEAR(g[0], 0.5 * std::exp(1.0 - lse), 1e-6);
+  EXPECT_NEAR(g[2], 0.5 * (std::exp(3.0 - lse) - 1.0), 1e-6);
+  // Row 1 is extreme but finite: loss = 1000 for label 1, gradient -0.5 on the label.
+  EXPECT_NEAR(l[1], 1000.0, 1e-3);
+  EXPECT_NEAR(g[3], 0.5, 1e-6);
+  EXPECT_NEAR(g[4], -0.5, 1e-6);
+  EXPECT_NEAR(s[0], 0.5 + l[0] + l[1], 1e-3);
+}
+
+TEST_P(SlotTest, PredictGivesArgmaxAndLoss) {
+  const std::vector<float> logits = {0.f, 5.f, 1.f, 3.f, 2.f, 1.f};
+  int32_t* pred = upload(std::vector<int32_t>(2));
+  float* loss = upload(std::vector<float>(2));
+  slot_->predict(upload(logits), upload(std::vector<int32_t>{1, 2}), 2, 3, pred, loss);
+  EXPECT_EQ(download(pred, 2), (std::vector<int32_t>{1, 0}));
+  const double lse1 = std::log(std::exp(3.0) + std::exp(2.0) + std::exp(1.0));
+  EXPECT_NEAR(download(loss, 2)[1], lse1 - 1.0, 1e-5);
+}
+
+TEST_P(SlotTest, AdamWMatchesTorchFormula) {
+  const std::vector<float> p0 = {1.f, -2.f}, g = {0.5f, -0.25f};
+  const AdamWStep s{0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 1 - 0.9f, 1 - 0.999f};
+  float* p = upload(p0);
+  float* m = upload(std::vector<float>(2, 0.f));
+  float* v = upload(std::vector<float>(2, 0.f));
+  slot_->adamw_update(p, upload(g), m, v, 2, s);
+  const std::vector<float> got = download(p, 2);
+  for (int i = 0; i < 2; ++i) {
+    // First step: m_hat = g, v_hat = g^2, so the step is lr * sign(g) (up to eps).
+    const double decayed = p0[i] * (1 - 0.1 * 0.01);
+    const double want = decayed - 0.1 * g[i] / (std::fabs(g[i]) + 1e-8);
+    EXPECT_NEAR(got[i], want, 1e-6);
+  }
+}
+
+TEST_P(SlotTest, SgdMomentumMatchesTorchFormula) {
+  float* p = upload(std::vector<float>{1.f});
+  float* vel = upload(std::vector<float>{0.2f});
+  slot_->sgd_update(p, upload(std::vector<float>{0.5f}), vel, 1, SgdStep{0.1f, 0.9f, 0.1f});
+  const double g = 0.5 + 0.1 * 1.0, v = 0.9 * 0.2 + g;
+  EXPECT_NEAR(download(vel, 1)[0], v, 1e-6);
+  EXPECT_NEAR(download(p, 1)[0], 1.0 - 0.1 * v, 1e-6);
+}
+
+TEST_P(SlotTest, SumAndConfusionMatrixAreExact) {
+  std::vector<float> x(10000);
+  std::iota(x.begin(), x.end(), 0.f);
+  EXPECT_DOUBLE_EQ(slot_->sum(upload(x), 10000), 49995000.0);
+
+  const std::vector<int32_t> labels = {0, 0, 1, 2, 2, 2, 1};
+  const std::vector<int32_t> preds = {0, 1, 1, 2, 0, 2, 1};
+  int32_t* scratch = upload(std::vector<int32_t>(labels.size()));
+  const std::vector<int64_t> cm =
+      slot_->confusion_matrix(upload(labels), upload(preds), 7, 3, scratch);
+  EXPECT_EQ(cm, (std::vector<int64_t>{1, 1, 0, 0, 2, 0, 1, 0, 2}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SlotTest, ::testing::Values("cpu", "cuda"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace cusweep

@@ -1,0 +1,257 @@
+// End-to-end sweeps on the CPU backend with real data: learning, determinism across
+// concurrency, NaN trials, objectives recomputed from the recorded metrics, result files.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cusweep/config.h"
+#include "cusweep/error.h"
+#include "cusweep/log.h"
+#include "cusweep/runner.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
+const char* kDigitsCsv = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz";
+
+// Fails the test on any warning or error logged while it runs, except the ones it expects
+// (STYLE.md habit 10: tests fail on unexpected warnings).
+class LogGuard {
+ public:
+  explicit LogGuard(std::vector<std::string> expected = {}) : expected_(std::move(expected)) {
+    previous_ = set_log_sink([this](LogLevel level, const std::string& m) {
+      if (level < LogLevel::kWarning) return;
+      for (const auto& e : expected_) {
+        if (m.find(e) != std::string::npos) return;
+      }
+      ADD_FAILURE() << "unexpected " << log_level_name(level) << ": " << m;
+    });
+  }
+  ~LogGuard() { set_log_sink(previous_); }
+
+ private:
+  std::vector<std::string> expected_;
+  LogSink previous_;
+};
+
+std::string temp_dir(const std::string& name) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("cusweep_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+json fashion_config(int n_trials, int concurrent) {
+  json j = json::parse(R"({
+    "name": "fm_test",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
+             "max_train_samples": 3000, "max_eval_samples": 1000},
+    "training": {"num_train_epochs": 2, "per_device_train_batch_size": 64},
+    "metrics": ["accuracy", "f1"],
+    "search_space": {
+      "learning_rate": {"type": "loguniform", "low": 1e-3, "high": 1e-2},
+      "hidden_sizes": {"type": "choice", "values": [[32], [64, 32]]},
+      "activation": ["relu", "tanh", "gelu"],
+      "optim": {"type": "choice", "values": ["adamw", "sgd"]}
+    },
+    "seed": 7
+  })");
+  j["n_trials"] = n_trials;
+  j["max_concurrent_trials"] = concurrent;
+  return j;
+}
+
+SweepResult run(const json& j, const std::string& out_dir = "") {
+  const SweepConfig config = parse_sweep_config(j, "test.json", ".");
+  RunOptions options;
+  options.out_dir = out_dir;
+  options.backend = "cpu";
+  return run_sweep(config, options);
+}
+
+// The metrics that describe the model (not the speed measurements, which vary run to run).
+json quality(const json& metrics) {
+  json q = metrics;
+  for (const char* k : {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}) {
+    q.erase(k);
+  }
+  return q;
+}
+
+class SweepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kFashionDir)) {
+      GTEST_SKIP() << kFashionDir << " missing: apt-get install dataset-fashion-mnist";
+    }
+  }
+};
+
+TEST_F(SweepTest, LearnsFashionMnistWellAboveChance) {
+  LogGuard guard;
+  const SweepResult r = run(fashion_config(3, 2));
+  ASSERT_EQ(r.best.size(), 1u);
+  const TrialRecord& best = r.trials[r.best[0]];
+  EXPECT_EQ(best.status, TrialStatus::kTerminated);
+  // 10 classes: chance is 0.1. 3000 samples and 2 epochs reach about 0.75.
+  EXPECT_GT(best.metrics["eval_accuracy"].get<double>(), 0.65);
+  EXPECT_EQ(best.history.size(), 2u);
+  EXPECT_LT(best.history[1]["train_loss"].get<double>(), best.history[0]["train_loss"].get<double>());
+}
+
+TEST_F(SweepTest, MetricsAreBitIdenticalWhateverTheConcurrency) {
+  LogGuard guard;
+  const SweepResult serial = run(fashion_config(5, 1));
+  const SweepResult parallel = run(fashion_config(5, 3));
+  ASSERT_EQ(serial.trials.size(), parallel.trials.size());
+  for (size_t i = 0; i < serial.trials.size(); ++i) {
+    EXPECT_EQ(serial.trials[i].searched, parallel.trials[i].searched);
+    ASSERT_EQ(serial.trials[i].history.size(), parallel.trials[i].history.size());
+    for (size_t e = 0; e < serial.trials[i].history.size(); ++e) {
+      EXPECT_EQ(quality(serial.trials[i].history[e]["metrics"]).dump(),
+                quality(parallel.trials[i].history[e]["metrics"]).dump())
+          << "trial " << i << " evaluation " << e;
+      EXPECT_EQ(serial.trials[i].history[e]["train_loss"], parallel.trials[i].history[e]["train_loss"]);
+    }
+    EXPECT_EQ(serial.trials[i].confusion.counts, parallel.trials[i].confusion.counts);
+  }
+}
+
+TEST_F(SweepTest, DivergingTrialFailsWithReasonAndTheSweepGoesOn) {
+  LogGuard guard({"failed"});
+  json j = fashion_config(2, 2);
+  j["search_space"] = json::parse(R"({"learning_rate": {"type": "grid", "values": [0.01, 1e30]}})");
+  j["training"]["optim"] = "sgd";
+  const SweepResult r = run(j);
+  EXPECT_EQ(r.trials[0].status, TrialStatus::kTerminated);
+  EXPECT_EQ(r.trials[1].status, TrialStatus::kError);
+  EXPECT_THAT(r.trials[1].error, HasSubstr("loss"));
+  EXPECT_THAT(r.trials[1].error, ::testing::AnyOf(HasSubstr("nan"), HasSubstr("inf")));
+  ASSERT_EQ(r.best, std::vector<size_t>{0});
+}
+
+TEST_F(SweepTest, EveryObjectiveEqualsTheRuleAppliedToItsMetrics) {
+  LogGuard guard;
+  const std::string out = temp_dir("objective_rule");
+  run(fashion_config(3, 2), out);
+  std::ifstream in(out + "/trials.jsonl");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    const json t = json::parse(line);
+    ASSERT_EQ(t["status"], "TERMINATED");
+    const json& m = t["metrics"];
+    // Default rule with accuracy and F1 requested: their sum, maximized.
+    EXPECT_DOUBLE_EQ(t["objective"].get<double>(),
+                     m["eval_accuracy"].get<double>() + m["eval_f1"].get<double>());
+    const json& explanation = t["objective_explanation"][0];
+    EXPECT_EQ(explanation["direction"], "maximize");
+    EXPECT_EQ(explanation["terms"].size(), 2u);
+    EXPECT_EQ(t["confusion_matrix"].size(), 10u);
+    EXPECT_EQ(t["history"].size(), 2u);
+    ++n;
+  }
+  EXPECT_EQ(n, 3);
+}
+
+TEST_F(SweepTest, WritesResultsCsvAndBestJson) {
+  LogGuard guard;
+  const std::string out = temp_dir("files");
+  const SweepResult r = run(fashion_config(2, 2), out);
+  std::ifstream csv(out + "/results.csv");
+  std::string header, row;
+  std::getline(csv, header);
+  EXPECT_THAT(header, HasSubstr("trial,status,loc,config/activation,config/hidden_sizes"));
+  EXPECT_THAT(header, HasSubstr("eval_accuracy"));
+  EXPECT_THAT(header, HasSubstr(",objective,error"));
+  int rows = 0;
+  while (std::getline(csv, row)) ++rows;
+  EXPECT_EQ(rows, 2);
+
+  std::ifstream best_file(out + "/best.json");
+  const json best = json::parse(best_file);
+  EXPECT_EQ(best["best_trial"]["trial"], r.trials[r.best[0]].name);
+  EXPECT_EQ(best["directions"], json::array({"maximize"}));
+  EXPECT_EQ(best["objective_scope"], "last");
+}
+
+TEST_F(SweepTest, NoMetricsMeansEvalLossMinimized) {
+  LogGuard guard;
+  json j = fashion_config(2, 2);
+  j.erase("metrics");
+  const SweepResult r = run(j);
+  ASSERT_EQ(r.directions, std::vector<Direction>{Direction::kMinimize});
+  for (const auto& t : r.trials) {
+    EXPECT_DOUBLE_EQ(t.objective[0], t.metrics["eval_loss"].get<double>());
+    EXPECT_FALSE(t.metrics.contains("eval_accuracy"));
+  }
+}
+
+TEST_F(SweepTest, ContradictingDirectionIsWarnedAndRecorded) {
+  LogGuard guard({"contradicts"});
+  json j = fashion_config(1, 1);
+  j["direction"] = "minimize";
+  const SweepResult r = run(j);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], HasSubstr("contradicts"));
+  EXPECT_EQ(r.directions[0], Direction::kMinimize);
+}
+
+TEST_F(SweepTest, BestScopeRanksByTheBestEvaluation) {
+  LogGuard guard;
+  json j = fashion_config(2, 2);
+  j["objective_scope"] = "best";
+  j["objective"] = "eval_loss";
+  const SweepResult r = run(j);
+  for (const auto& t : r.trials) {
+    double best = 1e300;
+    for (const auto& h : t.history) best = std::min(best, h["metrics"]["eval_loss"].get<double>());
+    EXPECT_DOUBLE_EQ(t.objective[0], best);
+  }
+}
+
+TEST_F(SweepTest, SeveralObjectivesGiveAParetoFront) {
+  LogGuard guard;
+  json j = fashion_config(4, 2);
+  j["objective"] = json::array({"eval_accuracy", "eval_loss"});
+  const SweepResult r = run(j);
+  ASSERT_EQ(r.directions.size(), 2u);
+  EXPECT_EQ(r.directions[0], Direction::kMaximize);
+  EXPECT_EQ(r.directions[1], Direction::kMinimize);
+  ASSERT_FALSE(r.best.empty());
+  for (size_t i : r.best) {
+    for (const auto& other : r.trials) {
+      EXPECT_FALSE(dominates(other.objective, r.trials[i].objective, r.directions))
+          << other.name << " dominates front member " << r.trials[i].name;
+    }
+  }
+}
+
+TEST(SweepCsvTest, LearnsDigitsFromCsv) {
+  if (!std::filesystem::exists(kDigitsCsv)) {
+    GTEST_SKIP() << kDigitsCsv << " missing: apt-get install python3-sklearn";
+  }
+  LogGuard guard;
+  const json j = {
+      {"name", "digits"},
+      {"data",
+       {{"format", "csv"}, {"train", kDigitsCsv}, {"header", false}, {"label_column", -1},
+        {"eval_fraction", 0.25}, {"scaling", "standard"}}},
+      {"model", {{"architecture", "softmax_regression"}}},
+      {"training", {{"num_train_epochs", 5}, {"learning_rate", 0.01}}},
+      {"metrics", {"accuracy"}},
+      {"n_trials", 1}};
+  const SweepResult r = run(j);
+  ASSERT_EQ(r.trials[0].status, TrialStatus::kTerminated) << r.trials[0].error;
+  EXPECT_GT(r.trials[0].metrics["eval_accuracy"].get<double>(), 0.9);  // chance is 0.1
+}
+
+}  // namespace
+}  // namespace cusweep
