@@ -93,7 +93,8 @@ class CudaBackend final : public Backend {
   }
 
   ~CudaBackend() override {
-    for (void* p : owned_) cudaFree(p);
+    for (void* p : owned_)
+      cudaFree(p);
   }
 
   std::string name() const override { return "cuda"; }

@@ -41,31 +41,39 @@ struct GatherRows {
   CUSWEEP_HD void operator()(Index r) const {
     const float* src = x + static_cast<Index>(idx[r]) * cols;
     float* dst = out + r * cols;
-    for (Index c = 0; c < cols; ++c) dst[c] = src[c];
+    for (Index c = 0; c < cols; ++c)
+      dst[c] = src[c];
     labels_out[r] = labels[idx[r]];
   }
 };
 
 CUSWEEP_HD inline float activate(float z, Activation act) {
   switch (act) {
-    case Activation::kRelu: return z > 0.f ? z : 0.f;
-    case Activation::kTanh: return tanhf(z);
-    case Activation::kGelu: return 0.5f * z * (1.f + erff(z * 0.70710678f));  // exact (erf) GELU
-    case Activation::kIdentity: return z;
+    case Activation::kRelu:
+      return z > 0.f ? z : 0.f;
+    case Activation::kTanh:
+      return tanhf(z);
+    case Activation::kGelu:
+      return 0.5f * z * (1.f + erff(z * 0.70710678f));  // exact (erf) GELU
+    case Activation::kIdentity:
+      return z;
   }
   return z;
 }
 
 CUSWEEP_HD inline float activation_derivative(float z, float a, Activation act) {
   switch (act) {
-    case Activation::kRelu: return z > 0.f ? 1.f : 0.f;
-    case Activation::kTanh: return 1.f - a * a;
+    case Activation::kRelu:
+      return z > 0.f ? 1.f : 0.f;
+    case Activation::kTanh:
+      return 1.f - a * a;
     case Activation::kGelu: {
       const float cdf = 0.5f * (1.f + erff(z * 0.70710678f));
       const float pdf = 0.39894228f * expf(-0.5f * z * z);
       return cdf + z * pdf;
     }
-    case Activation::kIdentity: return 1.f;
+    case Activation::kIdentity:
+      return 1.f;
   }
   return 1.f;
 }
@@ -110,7 +118,8 @@ CUSWEEP_HD inline float row_logsumexp(const float* z, int classes, int* argmax) 
     }
   }
   float s = 0.f;
-  for (int c = 0; c < classes; ++c) s += expf(z[c] - m);
+  for (int c = 0; c < classes; ++c)
+    s += expf(z[c] - m);
   *argmax = best;
   return m + logf(s);
 }
@@ -143,7 +152,8 @@ struct AccumulateSum {
   float* acc;
   CUSWEEP_HD void operator()(Index) const {
     float s = 0.f;
-    for (Index i = 0; i < n; ++i) s += x[i];
+    for (Index i = 0; i < n; ++i)
+      s += x[i];
     acc[0] += s;
   }
 };
@@ -213,9 +223,7 @@ struct ConfusionKey {
 template <class Derived>
 class ThrustSteps : public Slot {
  public:
-  void fill(float* x, int64_t n, float value) override {
-    thrust::fill_n(policy(), x, n, value);
-  }
+  void fill(float* x, int64_t n, float value) override { thrust::fill_n(policy(), x, n, value); }
 
   void gather_batch(const float* x, const int32_t* labels, const int32_t* idx, int64_t rows,
                     int64_t cols, float* out, int32_t* labels_out) override {
@@ -232,8 +240,8 @@ class ThrustSteps : public Slot {
     for_rows(n, ActivationBackward{da, z, a, act, dz});
   }
 
-  void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t rows,
-                             int classes, float grad_scale, float* grad, float* loss_rows,
+  void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t rows, int classes,
+                             float grad_scale, float* grad, float* loss_rows,
                              float* loss_sum) override {
     for_rows(rows, SoftmaxCrossEntropy{logits, labels, classes, grad_scale, grad, loss_rows});
     for_rows(1, AccumulateSum{loss_rows, rows, loss_sum});
@@ -276,7 +284,8 @@ class ThrustSteps : public Slot {
     self().deallocate(ends_dev);
 
     std::vector<int64_t> counts(ends.size());
-    for (size_t i = 0; i < ends.size(); ++i) counts[i] = ends[i] - (i ? ends[i - 1] : 0);
+    for (size_t i = 0; i < ends.size(); ++i)
+      counts[i] = ends[i] - (i ? ends[i - 1] : 0);
     return counts;
   }
 

@@ -51,6 +51,8 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
 
 }  // namespace
 
-std::unique_ptr<Slot> make_cpu_slot(int index) { return std::make_unique<CpuSlot>(index); }
+std::unique_ptr<Slot> make_cpu_slot(int index) {
+  return std::make_unique<CpuSlot>(index);
+}
 
 }  // namespace cusweep

@@ -11,7 +11,6 @@
 #include "cuda_backend.h"
 #endif
 
-
 namespace cusweep {
 namespace {
 
@@ -45,7 +44,9 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend() {
+  return std::make_unique<CpuBackend>();
+}
 
 BackendProbe probe_backends() {
   BackendProbe probe;
@@ -55,7 +56,8 @@ BackendProbe probe_backends() {
   const int count = cuda_device_count(&probe.cuda_reason, &probe.devices);
   probe.cuda_usable = count > 0;
 #else
-  probe.cuda_reason = "this build has no CUDA backend (configured without nvcc or CUSWEEP_CUDA=OFF)";
+  probe.cuda_reason =
+      "this build has no CUDA backend (configured without nvcc or CUSWEEP_CUDA=OFF)";
 #endif
   return probe;
 }

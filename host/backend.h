@@ -41,9 +41,9 @@ class Backend {
 struct BackendProbe {
   bool cuda_compiled = false;
   bool cuda_usable = false;
-  std::string cuda_reason;            // why not usable (driver missing, no device, ...)
-  std::vector<std::string> devices;   // "cuda:0 NVIDIA H200 (sm_90, 139 GiB)"
-  std::string blas;                   // CPU BLAS in use and its kernel choice
+  std::string cuda_reason;           // why not usable (driver missing, no device, ...)
+  std::vector<std::string> devices;  // "cuda:0 NVIDIA H200 (sm_90, 139 GiB)"
+  std::string blas;                  // CPU BLAS in use and its kernel choice
 };
 
 BackendProbe probe_backends();

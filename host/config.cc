@@ -17,10 +17,24 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kTopLevelKeys = {
-    "name",   "data",      "model",      "training",      "metrics", "average",
-    "objective", "direction", "objective_scope", "search_space", "sampler", "n_trials",
-    "max_concurrent_trials", "seed", "backend", "report_interval_s", "$schema", "description"};
+const std::vector<std::string> kTopLevelKeys = {"name",
+                                                "data",
+                                                "model",
+                                                "training",
+                                                "metrics",
+                                                "average",
+                                                "objective",
+                                                "direction",
+                                                "objective_scope",
+                                                "search_space",
+                                                "sampler",
+                                                "n_trials",
+                                                "max_concurrent_trials",
+                                                "seed",
+                                                "backend",
+                                                "report_interval_s",
+                                                "$schema",
+                                                "description"};
 
 const std::vector<std::string> kMetricNames = {"accuracy", "f1", "precision", "recall"};
 
@@ -33,8 +47,8 @@ double positive(const json& v, const std::string& key) {
 double in_range(const json& v, const std::string& key, double lo, double hi, bool hi_open) {
   const double x = json_number(v, key);
   if (!(x >= lo) || (hi_open ? !(x < hi) : !(x <= hi))) {
-    throw UserError(fmt::format("{} must be in [{}, {}{}, got {}", key, lo, hi,
-                                hi_open ? ")" : "]", v.dump()));
+    throw UserError(
+        fmt::format("{} must be in [{}, {}{}, got {}", key, lo, hi, hi_open ? ")" : "]", v.dump()));
   }
   return x;
 }
@@ -71,7 +85,7 @@ void apply_model_key(TrialParams& p, const std::string& name, const json& v,
     }
   } else if (name == "activation") {
     const std::string a = one_of(v, key, {"relu", "tanh", "gelu"});
-    p.activation = a == "relu" ? ActivationKind::kRelu
+    p.activation = a == "relu"   ? ActivationKind::kRelu
                    : a == "tanh" ? ActivationKind::kTanh
                                  : ActivationKind::kGelu;
   }
@@ -148,16 +162,15 @@ void validate_search_space(const SearchSpace& space) {
 std::vector<std::string> parse_metrics(const json& v) {
   std::vector<std::string> out;
   if (!v.is_array()) {
-    throw UserError(fmt::format("metrics must be a list such as [\"accuracy\", \"f1\"], got {}",
-                                v.dump()));
+    throw UserError(
+        fmt::format("metrics must be a list such as [\"accuracy\", \"f1\"], got {}", v.dump()));
   }
   for (size_t i = 0; i < v.size(); ++i) {
     std::string m = json_string(v[i], fmt::format("metrics[{}]", i));
     if (m.rfind("eval_", 0) == 0) m = m.substr(5);
     if (!contains(kMetricNames, m)) {
-      throw UserError(fmt::format("metrics[{}]: unknown metric {}; allowed: {}.{}", i,
-                                  v[i].dump(), join_quoted(kMetricNames),
-                                  did_you_mean(m, kMetricNames)));
+      throw UserError(fmt::format("metrics[{}]: unknown metric {}; allowed: {}.{}", i, v[i].dump(),
+                                  join_quoted(kMetricNames), did_you_mean(m, kMetricNames)));
     }
     if (!contains(out, m)) out.push_back(m);
   }
@@ -194,10 +207,19 @@ const std::vector<std::string>& model_keys() {
 }
 
 const std::vector<std::string>& training_keys() {
-  static const std::vector<std::string> keys = {
-      "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
-      "num_train_epochs", "weight_decay", "warmup_ratio", "lr_scheduler_type", "optim",
-      "momentum", "adam_beta1", "adam_beta2", "adam_epsilon", "seed"};
+  static const std::vector<std::string> keys = {"learning_rate",
+                                                "per_device_train_batch_size",
+                                                "per_device_eval_batch_size",
+                                                "num_train_epochs",
+                                                "weight_decay",
+                                                "warmup_ratio",
+                                                "lr_scheduler_type",
+                                                "optim",
+                                                "momentum",
+                                                "adam_beta1",
+                                                "adam_beta2",
+                                                "adam_epsilon",
+                                                "seed"};
   return keys;
 }
 
@@ -223,11 +245,13 @@ json TrialParams::to_json() const {
 
 TrialParams make_trial_params(const json& model, const json& training, const json& searched) {
   TrialParams p;
-  for (const auto& [name, v] : model.items()) apply_model_key(p, name, v, "model." + name);
+  for (const auto& [name, v] : model.items())
+    apply_model_key(p, name, v, "model." + name);
   for (const auto& [name, v] : training.items()) {
     apply_training_key(p, name, v, "training." + name);
   }
-  for (const auto& [name, v] : searched.items()) apply_key(p, name, v, "search_space." + name);
+  for (const auto& [name, v] : searched.items())
+    apply_key(p, name, v, "search_space." + name);
   return p;
 }
 
@@ -245,8 +269,8 @@ const char* objective_scope_name(ObjectiveScope scope) {
 SweepConfig parse_sweep_config(const json& j, const std::string& path,
                                const std::string& base_dir) {
   if (!j.is_object()) {
-    throw UserError(fmt::format("{}: the config must be a JSON object, got {}", path,
-                                json_type_name(j)));
+    throw UserError(
+        fmt::format("{}: the config must be a JSON object, got {}", path, json_type_name(j)));
   }
   check_known_keys(j, kTopLevelKeys, "");
 
@@ -267,7 +291,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   make_trial_params(c.model, c.training, json::object());  // validates the base values
 
   if (j.contains("metrics")) c.metrics = parse_metrics(j["metrics"]);
-  if (j.contains("average")) c.average = parse_average(json_string(j["average"], "average"), "average");
+  if (j.contains("average"))
+    c.average = parse_average(json_string(j["average"], "average"), "average");
 
   const json* objective = j.contains("objective") ? &j["objective"] : nullptr;
   const json* direction = j.contains("direction") ? &j["direction"] : nullptr;
@@ -278,9 +303,10 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
     c.objective_scope = s == "last" ? ObjectiveScope::kLast : ObjectiveScope::kBest;
   }
   if (c.objective_scope == ObjectiveScope::kBest && c.objective.objectives.size() > 1) {
-    throw UserError("objective_scope \"best\" needs a single objective: with several there is no "
-                    "one best evaluation per trial",
-                    "use \"last\" (the default) for Pareto sweeps");
+    throw UserError(
+        "objective_scope \"best\" needs a single objective: with several there is no "
+        "one best evaluation per trial",
+        "use \"last\" (the default) for Pareto sweeps");
   }
 
   std::vector<std::string> searchable = model_keys();
@@ -292,7 +318,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   if (j.contains("sampler")) c.sampler = one_of(j["sampler"], "sampler", {"random"});
   if (j.contains("n_trials")) c.n_trials = positive_int(j["n_trials"], "n_trials", 10000000);
   if (j.contains("max_concurrent_trials")) {
-    c.max_concurrent_trials = positive_int(j["max_concurrent_trials"], "max_concurrent_trials", 4096);
+    c.max_concurrent_trials =
+        positive_int(j["max_concurrent_trials"], "max_concurrent_trials", 4096);
   }
   if (j.contains("seed")) {
     const int64_t s = json_int(j["seed"], "seed");

@@ -24,8 +24,8 @@ const char* json_type_name(const json& v) {
 
 double json_number(const json& v, const std::string& key) {
   if (!v.is_number()) {
-    throw UserError(fmt::format("{} must be a number, got {} ({})", key, v.dump(),
-                                json_type_name(v)));
+    throw UserError(
+        fmt::format("{} must be a number, got {} ({})", key, v.dump(), json_type_name(v)));
   }
   return v.get<double>();
 }
@@ -37,24 +37,24 @@ int64_t json_int(const json& v, const std::string& key) {
     if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
   }
   if (!v.is_number_integer()) {
-    throw UserError(fmt::format("{} must be an integer, got {} ({})", key, v.dump(),
-                                json_type_name(v)));
+    throw UserError(
+        fmt::format("{} must be an integer, got {} ({})", key, v.dump(), json_type_name(v)));
   }
   return v.get<int64_t>();
 }
 
 std::string json_string(const json& v, const std::string& key) {
   if (!v.is_string()) {
-    throw UserError(fmt::format("{} must be a string, got {} ({})", key, v.dump(),
-                                json_type_name(v)));
+    throw UserError(
+        fmt::format("{} must be a string, got {} ({})", key, v.dump(), json_type_name(v)));
   }
   return v.get<std::string>();
 }
 
 bool json_bool(const json& v, const std::string& key) {
   if (!v.is_boolean()) {
-    throw UserError(fmt::format("{} must be true or false, got {} ({})", key, v.dump(),
-                                json_type_name(v)));
+    throw UserError(
+        fmt::format("{} must be true or false, got {} ({})", key, v.dump(), json_type_name(v)));
   }
   return v.get<bool>();
 }
@@ -65,15 +65,16 @@ void check_known_keys(const json& obj, const std::vector<std::string>& allowed,
     const std::string& key = item.key();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     const std::string full = where.empty() ? key : where + "." + key;
-    throw UserError(fmt::format("unknown key '{}'{}.{}", full,
-                                where.empty() ? "" : " in " + where, did_you_mean(key, allowed)),
+    throw UserError(fmt::format("unknown key '{}'{}.{}", full, where.empty() ? "" : " in " + where,
+                                did_you_mean(key, allowed)),
                     "allowed keys: " + join_quoted(allowed));
   }
 }
 
 std::string join_quoted(const std::vector<std::string>& items) {
   std::string out;
-  for (const auto& s : items) out += (out.empty() ? "'" : ", '") + s + "'";
+  for (const auto& s : items)
+    out += (out.empty() ? "'" : ", '") + s + "'";
   return out;
 }
 

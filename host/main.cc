@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "backend.h"
 #include "cusweep/config.h"
@@ -43,7 +43,7 @@ class TableReporter {
     if (!terminal_) std::fputs("\n", stdout);
     std::fflush(stdout);
     lines_ = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-    (void)final;
+    (void) final;
   }
 
  private:
@@ -66,7 +66,8 @@ int run_command(const RunArgs& args) {
   const std::vector<ObjectiveValue> probe =
       evaluate_objective(config.objective, metrics_template(config));
   std::vector<Direction> directions;
-  for (const auto& v : probe) directions.push_back(v.direction);
+  for (const auto& v : probe)
+    directions.push_back(v.direction);
   if (!args.quiet) {
     auto reporter = std::make_shared<TableReporter>(
         TrialTable(config, directions, objective_summary(probe, config.objective_scope)),
@@ -76,8 +77,8 @@ int run_command(const RunArgs& args) {
 
   const SweepResult result = run_sweep(config, options);
   std::printf("\n%s", final_report(result, config).c_str());
-  std::printf("Results: %s/{trials.jsonl,results.csv,best.json} (%.1f s on %s)\n",
-              out_dir.c_str(), result.wall_s, result.backend.c_str());
+  std::printf("Results: %s/{trials.jsonl,results.csv,best.json} (%.1f s on %s)\n", out_dir.c_str(),
+              result.wall_s, result.backend.c_str());
   return result.any_terminated() ? 0 : kExitSweepFailed;
 }
 
@@ -91,7 +92,8 @@ int devices_command() {
   } else if (!probe.cuda_usable) {
     std::printf("cuda: built, no usable device (%s)\n", probe.cuda_reason.c_str());
   } else {
-    for (const auto& d : probe.devices) std::printf("cuda: usable %s\n", d.c_str());
+    for (const auto& d : probe.devices)
+      std::printf("cuda: usable %s\n", d.c_str());
   }
   return 0;
 }

@@ -26,7 +26,8 @@ std::string csv_field(const json& v) {
   std::string s = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string quoted = "\"";
-  for (char c : s) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : s)
+    quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
 }
 
@@ -37,7 +38,8 @@ void write_atomically(const std::string& dir, const std::string& name, const std
   const fs::path tmp = fs::path(dir) / (name + ".tmp");
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw UserError(fmt::format("{}: cannot write: {}", tmp.string(), std::strerror(errno)));
+    if (!out)
+      throw UserError(fmt::format("{}: cannot write: {}", tmp.string(), std::strerror(errno)));
     out << text;
     if (!out.flush()) {
       throw UserError(fmt::format("{}: write failed: {}", tmp.string(), std::strerror(errno)));
@@ -54,25 +56,32 @@ std::string results_csv(const SweepResult& result) {
     if (std::find(list.begin(), list.end(), k) == list.end()) list.push_back(k);
   };
   for (const auto& t : result.trials) {
-    for (const auto& item : t.searched.items()) add(params, item.key());
-    for (const auto& item : t.metrics.items()) add(metrics, item.key());
+    for (const auto& item : t.searched.items())
+      add(params, item.key());
+    for (const auto& item : t.metrics.items())
+      add(metrics, item.key());
   }
   const size_t n_obj = result.directions.size();
 
   std::string out = "trial,status,loc";
-  for (const auto& p : params) out += ",config/" + p;
-  for (const auto& m : metrics) out += "," + m;
+  for (const auto& p : params)
+    out += ",config/" + p;
+  for (const auto& m : metrics)
+    out += "," + m;
   if (n_obj == 1) {
     out += ",objective";
   } else {
-    for (size_t i = 0; i < n_obj; ++i) out += fmt::format(",objective_{}", i);
+    for (size_t i = 0; i < n_obj; ++i)
+      out += fmt::format(",objective_{}", i);
   }
   out += ",error\n";
 
   for (const auto& t : result.trials) {
     out += csv_field(t.name) + "," + trial_status_name(t.status) + "," + csv_field(t.location);
-    for (const auto& p : params) out += "," + csv_field(t.searched.value(p, json()));
-    for (const auto& m : metrics) out += "," + csv_field(t.metrics.value(m, json()));
+    for (const auto& p : params)
+      out += "," + csv_field(t.searched.value(p, json()));
+    for (const auto& m : metrics)
+      out += "," + csv_field(t.metrics.value(m, json()));
     for (size_t i = 0; i < n_obj; ++i) {
       out += ",";
       if (i < t.objective.size()) out += csv_field(json(t.objective[i]));
@@ -102,9 +111,11 @@ std::vector<size_t> select_best(const std::vector<TrialRecord>& trials,
     return {best};
   }
   std::vector<std::vector<double>> points;
-  for (size_t i : done) points.push_back(trials[i].objective);
+  for (size_t i : done)
+    points.push_back(trials[i].objective);
   std::vector<size_t> front;
-  for (size_t k : pareto_front(points, directions)) front.push_back(done[k]);
+  for (size_t k : pareto_front(points, directions))
+    front.push_back(done[k]);
   return front;
 }
 
@@ -112,7 +123,8 @@ json trial_json(const TrialRecord& t) {
   json explanation = json::array();
   const json& ranked =
       t.ranked_evaluation >= 0 ? t.history[t.ranked_evaluation]["metrics"] : json::object();
-  for (const auto& v : t.explanation) explanation.push_back(explain_json(v, ranked));
+  for (const auto& v : t.explanation)
+    explanation.push_back(explain_json(v, ranked));
   json j = {{"trial", t.name},
             {"index", t.index},
             {"status", trial_status_name(t.status)},
@@ -131,7 +143,8 @@ json trial_json(const TrialRecord& t) {
   // Rows are true classes, columns predicted classes (scikit-learn's confusion_matrix).
   for (int r = 0; r < t.confusion.num_classes; ++r) {
     json row = json::array();
-    for (int c = 0; c < t.confusion.num_classes; ++c) row.push_back(t.confusion.at(r, c));
+    for (int c = 0; c < t.confusion.num_classes; ++c)
+      row.push_back(t.confusion.at(r, c));
     j["confusion_matrix"].push_back(row);
   }
   return j;
@@ -139,15 +152,15 @@ json trial_json(const TrialRecord& t) {
 
 json best_json(const SweepResult& result, const SweepConfig& config) {
   json directions = json::array();
-  for (Direction d : result.directions) directions.push_back(direction_name(d));
-  json j = {{"sweep", result.name},
-            {"objective_scope", objective_scope_name(config.objective_scope)},
-            {"directions", directions},
-            {"backend", result.backend},
-            {"wall_s", result.wall_s},
-            {"warnings", result.warnings}};
+  for (Direction d : result.directions)
+    directions.push_back(direction_name(d));
+  json j = {
+      {"sweep", result.name},     {"objective_scope", objective_scope_name(config.objective_scope)},
+      {"directions", directions}, {"backend", result.backend},
+      {"wall_s", result.wall_s},  {"warnings", result.warnings}};
   json best = json::array();
-  for (size_t i : result.best) best.push_back(trial_json(result.trials[i]));
+  for (size_t i : result.best)
+    best.push_back(trial_json(result.trials[i]));
   if (result.directions.size() == 1) {
     j["best_trial"] = best.empty() ? json() : best[0];
   } else {
@@ -182,7 +195,8 @@ void ResultsWriter::trial_finished(const TrialRecord& t) {
 void ResultsWriter::finish(const SweepResult& result) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string jsonl;
-  for (const auto& t : result.trials) jsonl += trial_json(t).dump() + "\n";
+  for (const auto& t : result.trials)
+    jsonl += trial_json(t).dump() + "\n";
   std::fclose(jsonl_);
   jsonl_ = nullptr;
   write_atomically(dir_, "trials.jsonl", jsonl);

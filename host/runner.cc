@@ -28,7 +28,8 @@ std::string sweep_tag(const SweepConfig& c) {
   uint64_t h = 1469598103934665603ull;
   const std::string key = c.name + "/" + std::to_string(c.seed) + "/" + c.model.dump() +
                           c.training.dump() + std::to_string(c.n_trials);
-  for (unsigned char ch : key) h = (h ^ ch) * 1099511628211ull;
+  for (unsigned char ch : key)
+    h = (h ^ ch) * 1099511628211ull;
   return fmt::format("{:05x}", (h ^ (h >> 32)) & 0xfffff);
 }
 
@@ -52,7 +53,8 @@ json metrics_dict(const SweepConfig& config, const Evaluation& e) {
 
 std::vector<double> values_of(const std::vector<ObjectiveValue>& v) {
   std::vector<double> out;
-  for (const auto& o : v) out.push_back(o.value);
+  for (const auto& o : v)
+    out.push_back(o.value);
   return out;
 }
 
@@ -81,11 +83,13 @@ class SweepRun {
     const auto t0 = Clock::now();
     const int slots = std::min(config_.max_concurrent_trials, config_.n_trials);
     std::vector<std::thread> workers;
-    for (int s = 0; s < slots; ++s) workers.emplace_back([this, s] { worker(s); });
+    for (int s = 0; s < slots; ++s)
+      workers.emplace_back([this, s] { worker(s); });
     std::thread reporter;
     if (options_.on_progress) reporter = std::thread([this, slots, t0] { report(slots, t0); });
 
-    for (auto& w : workers) w.join();
+    for (auto& w : workers)
+      w.join();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
@@ -244,10 +248,14 @@ class SweepRun {
 
 const char* trial_status_name(TrialStatus s) {
   switch (s) {
-    case TrialStatus::kPending: return "PENDING";
-    case TrialStatus::kRunning: return "RUNNING";
-    case TrialStatus::kTerminated: return "TERMINATED";
-    case TrialStatus::kError: return "ERROR";
+    case TrialStatus::kPending:
+      return "PENDING";
+    case TrialStatus::kRunning:
+      return "RUNNING";
+    case TrialStatus::kTerminated:
+      return "TERMINATED";
+    case TrialStatus::kError:
+      return "ERROR";
   }
   return "?";
 }
@@ -274,8 +282,8 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
 
   // Objective problems (a metric that is never computed, an uninferable direction) are
   // found before any training.
-  const std::vector<ObjectiveValue> probe = evaluate_objective(config.objective,
-                                                               metrics_template(config));
+  const std::vector<ObjectiveValue> probe =
+      evaluate_objective(config.objective, metrics_template(config));
   for (const ObjectiveValue& v : probe) {
     result.directions.push_back(v.direction);
     for (const std::string& w : v.warnings) {
@@ -295,8 +303,8 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   result.backend = backend->description();
   const DataView view = backend->share_data(*data);
   log_info(fmt::format("{}: {} trials, up to {} at once on {}; train {}x{}, eval {}, {} classes",
-                       config.name, config.n_trials, config.max_concurrent_trials,
-                       result.backend, data->train.rows, data->train.cols, data->eval.rows,
+                       config.name, config.n_trials, config.max_concurrent_trials, result.backend,
+                       data->train.rows, data->train.cols, data->eval.rows,
                        data->train.num_classes));
 
   std::unique_ptr<ResultsWriter> writer;

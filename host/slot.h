@@ -42,8 +42,8 @@ class Slot {
   // ---- element-wise and reduction steps (Thrust functors, model_steps.cuh)
   virtual void fill(float* x, int64_t n, float value) = 0;
   // out[r, :] = x[idx[r], :] for r < rows; labels_out[r] = labels[idx[r]].
-  virtual void gather_batch(const float* x, const int32_t* labels, const int32_t* idx,
-                            int64_t rows, int64_t cols, float* out, int32_t* labels_out) = 0;
+  virtual void gather_batch(const float* x, const int32_t* labels, const int32_t* idx, int64_t rows,
+                            int64_t cols, float* out, int32_t* labels_out) = 0;
   // z[r, c] += bias[c]; a[r, c] = act(z[r, c]).  z, a: [rows, cols]
   virtual void bias_activation(float* z, const float* bias, int64_t rows, int64_t cols,
                                Activation act, float* a) = 0;
@@ -66,9 +66,8 @@ class Slot {
   virtual double sum(const float* x, int64_t n) = 0;
   // counts[t * classes + p] over the n (label, prediction) pairs, returned to the host.
   // `scratch` holds n int32 of slot memory.
-  virtual std::vector<int64_t> confusion_matrix(const int32_t* labels,
-                                                const int32_t* predictions, int64_t n,
-                                                int classes, int32_t* scratch) = 0;
+  virtual std::vector<int64_t> confusion_matrix(const int32_t* labels, const int32_t* predictions,
+                                                int64_t n, int classes, int32_t* scratch) = 0;
 
   // Human-readable location, e.g. "cpu:1" or "cuda:0/s3", for the trial table's loc column.
   virtual const char* location() const = 0;

@@ -12,14 +12,17 @@ namespace cusweep {
 namespace {
 
 // RNG streams of a trial's seed, so initialization and each epoch's order are independent.
-constexpr uint64_t kInitStream = 0x696e6974ull;  // "init"
+constexpr uint64_t kInitStream = 0x696e6974ull;               // "init"
 constexpr uint64_t kShuffleStreamBase = 0x73687566ull << 32;  // "shuf" + epoch
 
 Activation slot_activation(ActivationKind kind) {
   switch (kind) {
-    case ActivationKind::kRelu: return Activation::kRelu;
-    case ActivationKind::kTanh: return Activation::kTanh;
-    case ActivationKind::kGelu: return Activation::kGelu;
+    case ActivationKind::kRelu:
+      return Activation::kRelu;
+    case ActivationKind::kTanh:
+      return Activation::kTanh;
+    case ActivationKind::kGelu:
+      return Activation::kGelu;
   }
   return Activation::kRelu;
 }
@@ -37,10 +40,10 @@ T* alloc(Slot& slot, int64_t n) {
 }  // namespace
 
 struct Trainer::Buffers {
-  float* params = nullptr;  // [weights of every layer..., biases of every layer...]
-  float* grads = nullptr;   // same layout
-  float* state1 = nullptr;  // AdamW m, or SGD velocity
-  float* state2 = nullptr;  // AdamW v
+  float* params = nullptr;   // [weights of every layer..., biases of every layer...]
+  float* grads = nullptr;    // same layout
+  float* state1 = nullptr;   // AdamW m, or SGD velocity
+  float* state2 = nullptr;   // AdamW v
   std::vector<float*> z, a;  // per layer: pre-activation and activation [max_rows, width]
   float* delta[2] = {nullptr, nullptr};  // backward ping-pong [max_rows, max_width]
   float* batch = nullptr;                // [train_batch, input]
@@ -58,7 +61,8 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
     : slot_(slot), data_(data), params_(params), buf_(std::make_unique<Buffers>()) {
   dims_.push_back(data.train.cols);
   if (params.architecture == "mlp") {
-    for (int h : params.hidden_sizes) dims_.push_back(h);
+    for (int h : params.hidden_sizes)
+      dims_.push_back(h);
   }
   dims_.push_back(data.train.num_classes);
 
@@ -81,7 +85,8 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
   const int64_t eval_chunk = std::min<int64_t>(params.per_device_eval_batch_size, data.eval.rows);
   const int64_t max_rows = std::max<int64_t>(batch, eval_chunk);
   int64_t max_width = 0;
-  for (size_t l = 1; l < dims_.size(); ++l) max_width = std::max(max_width, dims_[l]);
+  for (size_t l = 1; l < dims_.size(); ++l)
+    max_width = std::max(max_width, dims_[l]);
 
   auto own = [&](auto* p) {
     buf_->owned.push_back(p);
@@ -114,13 +119,22 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
 }
 
 Trainer::~Trainer() {
-  for (void* p : buf_->owned) slot_.deallocate(p);
+  for (void* p : buf_->owned)
+    slot_.deallocate(p);
 }
 
-float* Trainer::weight(size_t l) const { return buf_->params + weight_offset_[l]; }
-float* Trainer::bias(size_t l) const { return buf_->params + bias_offset_[l]; }
-float* Trainer::weight_grad(size_t l) const { return buf_->grads + weight_offset_[l]; }
-float* Trainer::bias_grad(size_t l) const { return buf_->grads + bias_offset_[l]; }
+float* Trainer::weight(size_t l) const {
+  return buf_->params + weight_offset_[l];
+}
+float* Trainer::bias(size_t l) const {
+  return buf_->params + bias_offset_[l];
+}
+float* Trainer::weight_grad(size_t l) const {
+  return buf_->grads + weight_offset_[l];
+}
+float* Trainer::bias_grad(size_t l) const {
+  return buf_->grads + bias_offset_[l];
+}
 
 // PyTorch's nn.Linear default: weights and biases uniform in +-1/sqrt(fan_in).
 void Trainer::initialize_parameters() {
@@ -142,7 +156,8 @@ void Trainer::initialize_parameters() {
 // Fisher-Yates with the portable Rng: the order depends on (seed, epoch) alone.
 void Trainer::upload_permutation(int epoch) {
   std::vector<int32_t> order(static_cast<size_t>(data_.train.rows));
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = static_cast<int32_t>(i);
   Rng rng(params_.seed, kShuffleStreamBase + static_cast<uint64_t>(epoch));
   for (size_t i = order.size(); i > 1; --i) {
     std::swap(order[i - 1], order[rng.below(i)]);
@@ -198,7 +213,8 @@ double Trainer::learning_rate_factor(int64_t step) const {
     return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps_));
   }
   if (type == "constant_with_warmup") return 1.0;
-  const double decay_steps = static_cast<double>(std::max<int64_t>(1, total_steps_ - warmup_steps_));
+  const double decay_steps =
+      static_cast<double>(std::max<int64_t>(1, total_steps_ - warmup_steps_));
   const double progress = static_cast<double>(step - warmup_steps_) / decay_steps;
   if (type == "cosine") return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
   return std::max(0.0, 1.0 - progress);  // linear
@@ -226,8 +242,8 @@ void Trainer::optimizer_step() {
                 static_cast<float>(1.0 - std::pow(params_.adam_beta2, t))};
     slot_.adamw_update(b.params, b.grads, b.state1, b.state2, weight_count_, s);
     s.weight_decay = 0.f;
-    slot_.adamw_update(b.params + weight_count_, b.grads + weight_count_,
-                       b.state1 + weight_count_, b.state2 + weight_count_, n_bias, s);
+    slot_.adamw_update(b.params + weight_count_, b.grads + weight_count_, b.state1 + weight_count_,
+                       b.state2 + weight_count_, n_bias, s);
   }
   ++step_;
 }
@@ -239,9 +255,8 @@ void Trainer::train_step(int64_t first_row, int64_t rows) {
                      dims_[0], b.batch, b.batch_labels);
   const float* logits = forward(b.batch, rows);
   // Mean loss over the batch: the gradient of each row is scaled by 1/rows.
-  slot_.softmax_cross_entropy(logits, b.batch_labels, rows, classes,
-                              1.f / static_cast<float>(rows), b.delta[0], b.loss_rows,
-                              b.loss_sum);
+  slot_.softmax_cross_entropy(logits, b.batch_labels, rows, classes, 1.f / static_cast<float>(rows),
+                              b.delta[0], b.loss_rows, b.loss_sum);
   backward(b.batch, rows);
   optimizer_step();
 }

@@ -14,8 +14,7 @@ using nlohmann::json;
 
 std::string hms(double seconds) {
   const int s = static_cast<int>(seconds);
-  return fmt::format("{:02d}:{:02d}:{:05.2f}", s / 3600, (s / 60) % 60,
-                     seconds - 60.0 * (s / 60));
+  return fmt::format("{:02d}:{:02d}:{:05.2f}", s / 3600, (s / 60) % 60, seconds - 60.0 * (s / 60));
 }
 
 std::string now_string() {
@@ -28,7 +27,8 @@ std::string now_string() {
 std::string format_objective(const std::vector<double>& values) {
   if (values.empty()) return "";
   std::string out;
-  for (double v : values) out += (out.empty() ? "" : " / ") + format_value(json(v));
+  for (double v : values)
+    out += (out.empty() ? "" : " / ") + format_value(json(v));
   return out;
 }
 
@@ -36,20 +36,25 @@ std::string format_objective(const std::vector<double>& values) {
 std::string draw(const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (size_t c = 0; c < header.size(); ++c)
+    width[c] = header[c].size();
   for (const auto& r : rows) {
-    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+    for (size_t c = 0; c < r.size(); ++c)
+      width[c] = std::max(width[c], r[c].size());
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s = "|";
-    for (size_t c = 0; c < cells.size(); ++c) s += fmt::format(" {:<{}} |", cells[c], width[c]);
+    for (size_t c = 0; c < cells.size(); ++c)
+      s += fmt::format(" {:<{}} |", cells[c], width[c]);
     return s + "\n";
   };
   std::string rule = "+";
-  for (size_t w : width) rule += std::string(w + 2, '-') + "+";
+  for (size_t w : width)
+    rule += std::string(w + 2, '-') + "+";
   rule += "\n";
   std::string out = rule + line(header) + rule;
-  for (const auto& r : rows) out += line(r);
+  for (const auto& r : rows)
+    out += line(r);
   return out + rule;
 }
 
@@ -68,22 +73,28 @@ std::string format_value(const json& v) {
 TrialTable::TrialTable(const SweepConfig& config, std::vector<Direction> directions,
                        std::string objective)
     : config_(config), directions_(std::move(directions)), objective_(std::move(objective)) {
-  for (const ParamSpec& p : config.search_space.params()) params_.push_back(p.name);
+  for (const ParamSpec& p : config.search_space.params())
+    params_.push_back(p.name);
 }
 
 std::vector<size_t> TrialTable::rows_to_show(const std::vector<TrialRecord>& trials,
                                              size_t max_rows) const {
   std::vector<size_t> order(trials.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
   if (trials.size() <= max_rows) return order;
 
   // Running first, then finished best-first (by the first objective), errors, pending.
   auto rank = [&](const TrialRecord& t) {
     switch (t.status) {
-      case TrialStatus::kRunning: return 0;
-      case TrialStatus::kTerminated: return 1;
-      case TrialStatus::kError: return 2;
-      case TrialStatus::kPending: return 3;
+      case TrialStatus::kRunning:
+        return 0;
+      case TrialStatus::kTerminated:
+        return 1;
+      case TrialStatus::kError:
+        return 2;
+      case TrialStatus::kPending:
+        return 3;
     }
     return 4;
   };
@@ -102,10 +113,12 @@ std::vector<size_t> TrialTable::rows_to_show(const std::vector<TrialRecord>& tri
 
 std::string TrialTable::render(const ProgressView& view, size_t max_rows) const {
   std::map<std::string, int> counts;
-  for (const auto& t : view.trials) ++counts[trial_status_name(t.status)];
+  for (const auto& t : view.trials)
+    ++counts[trial_status_name(t.status)];
   std::string count_text;
   for (const char* s : {"RUNNING", "TERMINATED", "ERROR", "PENDING"}) {
-    if (counts[s] > 0) count_text += fmt::format("{}{} {}", count_text.empty() ? "" : ", ", counts[s], s);
+    if (counts[s] > 0)
+      count_text += fmt::format("{}{} {}", count_text.empty() ? "" : ", ", counts[s], s);
   }
 
   std::string out = "== Status ==\n";
@@ -124,7 +137,8 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
   for (size_t i : shown) {
     const TrialRecord& t = view.trials[i];
     std::vector<std::string> row = {t.name, trial_status_name(t.status), t.location};
-    for (const auto& p : params_) row.push_back(format_value(t.searched.value(p, json())));
+    for (const auto& p : params_)
+      row.push_back(format_value(t.searched.value(p, json())));
     row.push_back(t.epochs_done > 0 ? std::to_string(t.epochs_done) : "");
     row.push_back(format_objective(t.objective));
     rows.push_back(std::move(row));
@@ -132,12 +146,14 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
   out += draw(header, rows);
   if (shown.size() < view.trials.size()) {
     std::map<std::string, int> hidden = counts;
-    for (size_t i : shown) --hidden[trial_status_name(view.trials[i].status)];
+    for (size_t i : shown)
+      --hidden[trial_status_name(view.trials[i].status)];
     std::string rest;
     for (const auto& [status, n] : hidden) {
       if (n > 0) rest += fmt::format("{}{} {}", rest.empty() ? "" : ", ", n, status);
     }
-    out += fmt::format("... {} more trials not shown ({})\n", view.trials.size() - shown.size(), rest);
+    out +=
+        fmt::format("... {} more trials not shown ({})\n", view.trials.size() - shown.size(), rest);
   }
   return out;
 }
@@ -151,8 +167,8 @@ std::string objective_summary(const std::vector<ObjectiveValue>& probe, Objectiv
       const std::string w = t.weight == 1.0 ? "" : fmt::format("{:g}*", t.weight);
       terms += (terms.empty() ? "" : " + ") + w + t.metric;
     }
-    out += fmt::format("{}{} [{}], {} ({})", i ? "; " : "", terms, v.rule, direction_name(v.direction),
-                       v.direction_inferred ? "inferred" : "given");
+    out += fmt::format("{}{} [{}], {} ({})", i ? "; " : "", terms, v.rule,
+                       direction_name(v.direction), v.direction_inferred ? "inferred" : "given");
   }
   return out + fmt::format(", ranked by the {} evaluation",
                            scope == ObjectiveScope::kLast ? "last" : "best");
@@ -186,7 +202,8 @@ std::string final_report(const SweepResult& result, const SweepConfig& config) {
       out += indented;
     }
   }
-  for (const std::string& w : result.warnings) out += "warning: " + w + "\n";
+  for (const std::string& w : result.warnings)
+    out += "warning: " + w + "\n";
   return out;
 }
 

@@ -32,7 +32,8 @@ Result run(const std::string& args, const std::string& stdin_text = "") {
   std::string out;
   std::array<char, 4096> buf;
   size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    out.append(buf.data(), n);
   const int raw = pclose(pipe);
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
 }
@@ -64,7 +65,8 @@ TEST(CliTest, ObjectiveOfTheHfExample) {
   EXPECT_EQ(j["terms"].size(), 2u);
   EXPECT_EQ(j["dropped"].size(), 4u);
 
-  const Result loss = run("objective - --json", R"({"eval_loss": 0.4, "eval_runtime": 1, "epoch": 3})");
+  const Result loss =
+      run("objective - --json", R"({"eval_loss": 0.4, "eval_runtime": 1, "epoch": 3})");
   ASSERT_EQ(loss.status, 0) << loss.output;
   EXPECT_NEAR(nlohmann::json::parse(loss.output)["objective"].get<double>(), 0.4, 1e-12);
 }
@@ -96,10 +98,11 @@ TEST(CliTest, MissingConfigAndBadFlagsExitTwo) {
 
 TEST(CliTest, BadDataExitsTwoNamingTheFile) {
   const std::string data = write_temp("cli_ragged.csv", "a,b,label\n1,2,0\n3,4\n");
-  const std::string cfg = write_temp(
-      "cli_ragged.json", R"({"name": "ragged", "data": {"format": "csv", "train": ")" + data +
-                             R"(", "label_column": "label"}, "n_trials": 1})");
-  const Result r = run("run " + cfg + " --backend cpu --out " + ::testing::TempDir() + "/cli_ragged_out");
+  const std::string cfg =
+      write_temp("cli_ragged.json", R"({"name": "ragged", "data": {"format": "csv", "train": ")" +
+                                        data + R"(", "label_column": "label"}, "n_trials": 1})");
+  const Result r =
+      run("run " + cfg + " --backend cpu --out " + ::testing::TempDir() + "/cli_ragged_out");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr(data + ":3"));
 }

@@ -69,7 +69,8 @@ TEST(ConfigTest, BadValuesNameTheKeyTheValueAndWhatIsAllowed) {
 
   j = base();
   j["training"]["per_device_train_batch_size"] = 0;
-  EXPECT_THAT(error_of(j), HasSubstr("training.per_device_train_batch_size must be an integer in [1"));
+  EXPECT_THAT(error_of(j),
+              HasSubstr("training.per_device_train_batch_size must be an integer in [1"));
 
   j = base();
   j["metrics"] = json::array({"acuracy"});
@@ -136,8 +137,8 @@ TEST(ConfigTest, FileErrorsNameTheFileAndLine) {
 }
 
 TEST(ConfigTest, TheExampleConfigLoads) {
-  const SweepConfig c = load_sweep_config(std::string(CUSWEEP_SOURCE_DIR) +
-                                          "/examples/fashion_mnist.json");
+  const SweepConfig c =
+      load_sweep_config(std::string(CUSWEEP_SOURCE_DIR) + "/examples/fashion_mnist.json");
   EXPECT_EQ(c.n_trials, 16);
   EXPECT_EQ(c.max_concurrent_trials, 2);
 }

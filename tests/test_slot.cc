@@ -56,14 +56,16 @@ class SlotTest : public ::testing::TestWithParam<std::string> {
   }
 
   void TearDown() override {
-    for (void* p : owned_) slot_->deallocate(p);
+    for (void* p : owned_)
+      slot_->deallocate(p);
     if (slot_) slot_->synchronize();
   }
 
   static std::vector<float> random_floats(size_t n, uint64_t seed) {
     Rng rng(seed);
     std::vector<float> v(n);
-    for (auto& x : v) x = static_cast<float>(2 * rng.uniform() - 1);
+    for (auto& x : v)
+      x = static_cast<float>(2 * rng.uniform() - 1);
     return v;
   }
 
@@ -73,8 +75,9 @@ class SlotTest : public ::testing::TestWithParam<std::string> {
 };
 
 // Row-major reference GEMM.
-std::vector<float> reference_gemm(bool ta, bool tb, int m, int n, int k, const std::vector<float>& a,
-                                  int lda, const std::vector<float>& b, int ldb) {
+std::vector<float> reference_gemm(bool ta, bool tb, int m, int n, int k,
+                                  const std::vector<float>& a, int lda, const std::vector<float>& b,
+                                  int ldb) {
   std::vector<float> c(static_cast<size_t>(m) * n, 0.f);
   for (int i = 0; i < m; ++i) {
     for (int j = 0; j < n; ++j) {

@@ -103,7 +103,8 @@ TEST_F(SweepTest, LearnsFashionMnistWellAboveChance) {
   // 10 classes: chance is 0.1. 3000 samples and 2 epochs reach about 0.75.
   EXPECT_GT(best.metrics["eval_accuracy"].get<double>(), 0.65);
   EXPECT_EQ(best.history.size(), 2u);
-  EXPECT_LT(best.history[1]["train_loss"].get<double>(), best.history[0]["train_loss"].get<double>());
+  EXPECT_LT(best.history[1]["train_loss"].get<double>(),
+            best.history[0]["train_loss"].get<double>());
 }
 
 TEST_F(SweepTest, MetricsAreBitIdenticalWhateverTheConcurrency) {
@@ -118,7 +119,8 @@ TEST_F(SweepTest, MetricsAreBitIdenticalWhateverTheConcurrency) {
       EXPECT_EQ(quality(serial.trials[i].history[e]["metrics"]).dump(),
                 quality(parallel.trials[i].history[e]["metrics"]).dump())
           << "trial " << i << " evaluation " << e;
-      EXPECT_EQ(serial.trials[i].history[e]["train_loss"], parallel.trials[i].history[e]["train_loss"]);
+      EXPECT_EQ(serial.trials[i].history[e]["train_loss"],
+                parallel.trials[i].history[e]["train_loss"]);
     }
     EXPECT_EQ(serial.trials[i].confusion.counts, parallel.trials[i].confusion.counts);
   }
@@ -172,7 +174,8 @@ TEST_F(SweepTest, WritesResultsCsvAndBestJson) {
   EXPECT_THAT(header, HasSubstr("eval_accuracy"));
   EXPECT_THAT(header, HasSubstr(",objective,error"));
   int rows = 0;
-  while (std::getline(csv, row)) ++rows;
+  while (std::getline(csv, row))
+    ++rows;
   EXPECT_EQ(rows, 2);
 
   std::ifstream best_file(out + "/best.json");
@@ -212,7 +215,8 @@ TEST_F(SweepTest, BestScopeRanksByTheBestEvaluation) {
   const SweepResult r = run(j);
   for (const auto& t : r.trials) {
     double best = 1e300;
-    for (const auto& h : t.history) best = std::min(best, h["metrics"]["eval_loss"].get<double>());
+    for (const auto& h : t.history)
+      best = std::min(best, h["metrics"]["eval_loss"].get<double>());
     EXPECT_DOUBLE_EQ(t.objective[0], best);
   }
 }
@@ -239,15 +243,18 @@ TEST(SweepCsvTest, LearnsDigitsFromCsv) {
     GTEST_SKIP() << kDigitsCsv << " missing: apt-get install python3-sklearn";
   }
   LogGuard guard;
-  const json j = {
-      {"name", "digits"},
-      {"data",
-       {{"format", "csv"}, {"train", kDigitsCsv}, {"header", false}, {"label_column", -1},
-        {"eval_fraction", 0.25}, {"scaling", "standard"}}},
-      {"model", {{"architecture", "softmax_regression"}}},
-      {"training", {{"num_train_epochs", 5}, {"learning_rate", 0.01}}},
-      {"metrics", {"accuracy"}},
-      {"n_trials", 1}};
+  const json j = {{"name", "digits"},
+                  {"data",
+                   {{"format", "csv"},
+                    {"train", kDigitsCsv},
+                    {"header", false},
+                    {"label_column", -1},
+                    {"eval_fraction", 0.25},
+                    {"scaling", "standard"}}},
+                  {"model", {{"architecture", "softmax_regression"}}},
+                  {"training", {{"num_train_epochs", 5}, {"learning_rate", 0.01}}},
+                  {"metrics", {"accuracy"}},
+                  {"n_trials", 1}};
   const SweepResult r = run(j);
   ASSERT_EQ(r.trials[0].status, TrialStatus::kTerminated) << r.trials[0].error;
   EXPECT_GT(r.trials[0].metrics["eval_accuracy"].get<double>(), 0.9);  // chance is 0.1

@@ -41,7 +41,7 @@ struct DataConfig {
   Scaling scaling = Scaling::kStandard;
   int64_t max_train_samples = 0;  // 0 = all (HF scripts' --max_train_samples)
   int64_t max_eval_samples = 0;
-  int num_classes = 0;  // 0 = infer from labels; otherwise labels must be < num_classes
+  int num_classes = 0;      // 0 = infer from labels; otherwise labels must be < num_classes
   uint64_t split_seed = 0;  // shuffles CSV rows before holding out eval_fraction
 };
 

@@ -17,10 +17,18 @@ void set_log_level(LogLevel level);
 LogLevel log_level();
 
 void log(LogLevel level, const std::string& message);
-inline void log_debug(const std::string& m) { log(LogLevel::kDebug, m); }
-inline void log_info(const std::string& m) { log(LogLevel::kInfo, m); }
-inline void log_warning(const std::string& m) { log(LogLevel::kWarning, m); }
-inline void log_error(const std::string& m) { log(LogLevel::kError, m); }
+inline void log_debug(const std::string& m) {
+  log(LogLevel::kDebug, m);
+}
+inline void log_info(const std::string& m) {
+  log(LogLevel::kInfo, m);
+}
+inline void log_warning(const std::string& m) {
+  log(LogLevel::kWarning, m);
+}
+inline void log_error(const std::string& m) {
+  log(LogLevel::kError, m);
+}
 
 const char* log_level_name(LogLevel level);
 

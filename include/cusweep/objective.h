@@ -57,7 +57,7 @@ struct ObjectiveValue {
   double value = 0;
   Direction direction = Direction::kMinimize;
   bool direction_inferred = false;
-  std::vector<ObjectiveTerm> terms;   // what was summed (with weights)
+  std::vector<ObjectiveTerm> terms;    // what was summed (with weights)
   std::vector<DroppedMetric> dropped;  // what was left out (default rule) or not requested
   std::vector<std::string> warnings;   // contradicting direction, missing metrics, ...
   std::string rule;                    // one line: how the value was formed

@@ -60,8 +60,8 @@ struct ProgressView {
 };
 
 struct RunOptions {
-  std::string out_dir;             // "" = write nothing
-  std::string backend;             // overrides the config's backend when not empty
+  std::string out_dir;              // "" = write nothing
+  std::string backend;              // overrides the config's backend when not empty
   const DataSplit* data = nullptr;  // preloaded data (tests); else loaded from the config
   std::function<void(const ProgressView&, bool final)> on_progress;  // may be empty
   double progress_interval_s = 1.0;

@@ -58,9 +58,9 @@ class Rng {
   explicit Rng(uint64_t seed);
   Rng(uint64_t seed, uint64_t stream);  // independent stream for (seed, stream)
   uint64_t next_u64();
-  double uniform();                 // [0, 1)
-  uint64_t below(uint64_t bound);   // [0, bound), unbiased
-  double normal();                  // standard normal
+  double uniform();                // [0, 1)
+  uint64_t below(uint64_t bound);  // [0, bound), unbiased
+  double normal();                 // standard normal
 
  private:
   uint64_t s_[4];

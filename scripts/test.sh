@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test (ctest). CUDA tests skip with a reason without a device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+scripts/build.sh
+cd build
+ctest -j "${CUSWEEP_TEST_JOBS:-2}" --output-on-failure --timeout 900
