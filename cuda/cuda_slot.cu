@@ -115,7 +115,10 @@ class CudaBackend final : public Backend {
     void* p = nullptr;
     CUSWEEP_CUDA_CHECK(cudaMalloc(&p, host.size() * sizeof(T)));
     owned_.push_back(p);
-    CUSWEEP_CUDA_CHECK(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    // On a stream of its own, not the default stream; done before any slot reads it.
+    CUSWEEP_CUDA_CHECK(cudaMemcpyAsync(p, host.data(), host.size() * sizeof(T),
+                                       cudaMemcpyHostToDevice, upload_stream_));
+    CUSWEEP_CUDA_CHECK(cudaStreamSynchronize(upload_stream_));
     return static_cast<T*>(p);
   }
 
@@ -126,6 +129,7 @@ class CudaBackend final : public Backend {
 
   int device_;
   std::string description_;
+  cudaStream_t upload_stream_ = nullptr;
   std::vector<void*> owned_;
 };
 
