@@ -17,7 +17,11 @@ namespace {
 // Which OpenBLAS kernels were picked matters: 0.3.21 falls back to slow generic kernels on
 // CPUs it does not know, so --version and the run log say which core it chose.
 std::string blas_description() {
-  return fmt::format("{}; kernels for {}", openblas_get_config(), openblas_get_corename());
+  // openblas_get_config() is "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ...": keep name and version.
+  std::string config = openblas_get_config();
+  const size_t second_space = config.find(' ', config.find(' ') + 1);
+  if (second_space != std::string::npos) config.resize(second_space);
+  return fmt::format("{}, {} kernels, 1 thread per trial", config, openblas_get_corename());
 }
 
 class CpuBackend final : public Backend {

@@ -1,6 +1,8 @@
 // Typed JSON access and parse errors with line numbers.
 #include "json_util.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -102,7 +104,10 @@ json parse_json_text(const std::string& text, const std::string& origin) {
 
 json read_json_file(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw UserError(fmt::format("{}: cannot open file", path));
+  if (!in) {
+    throw UserError(fmt::format("{}: cannot open file: {}", path, std::strerror(errno)),
+                    "check the path; relative paths are taken from the current folder");
+  }
   std::stringstream buffer;
   buffer << in.rdbuf();
   return parse_json_text(buffer.str(), path);

@@ -1,7 +1,11 @@
 // The cusweep command line: `run` a sweep, evaluate an `objective`, list `devices`.
 // Exit status: 0 success, 1 the sweep failed (every trial errored, device failure), 2 bad input.
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -37,16 +41,50 @@ class TableReporter {
       : table_(std::move(table)), max_rows_(max_rows), terminal_(terminal) {}
 
   void operator()(const ProgressView& view, bool final) {
-    const std::string text = table_.render(view, max_rows_);
-    if (terminal_ && lines_ > 0) std::printf("\x1b[%dF\x1b[J", lines_);  // up and clear
-    std::fputs(text.c_str(), stdout);
-    if (!terminal_) std::fputs("\n", stdout);
+    if (!terminal_) {
+      std::printf("%s\n", table_.render(view, max_rows_).c_str());
+      std::fflush(stdout);
+      return;
+    }
+    // Moving the cursor up only works when no line wrapped and the table fits the window:
+    // clip lines to the width and trial rows to the height. The final table is not clipped.
+    winsize size{};
+    const bool known = ioctl(fileno(stdout), TIOCGWINSZ, &size) == 0 && size.ws_row > 0;
+    const size_t height = known ? size.ws_row : 24;
+    const size_t width = known ? size.ws_col : 80;
+    constexpr size_t kChromeLines = 12;  // status lines, rules, header, "more" line, margin
+    const size_t fit = height > kChromeLines + 1 ? height - kChromeLines : 1;
+    std::string text = table_.render(view, final ? max_rows_ : std::min(max_rows_, fit));
+    if (!final) text = clip_lines(text, width);
+    // Up `lines_` lines, then overwrite line by line (erase each line's rest) and erase what
+    // is left below: erasing the whole screen from its top would push it into the scrollback.
+    if (lines_ > 0) std::printf("\x1b[%dF", lines_);
+    size_t start = 0;
+    while (start < text.size()) {
+      const size_t end = text.find('\n', start);
+      std::printf("%s\x1b[K\n", text.substr(start, end - start).c_str());
+      start = end == std::string::npos ? text.size() : end + 1;
+    }
+    std::fputs("\x1b[J", stdout);
     std::fflush(stdout);
     lines_ = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-    (void) final;
   }
 
  private:
+  static std::string clip_lines(const std::string& text, size_t width) {
+    std::string out;
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(start, end - start);
+      if (width > 2 && line.size() >= width) line = line.substr(0, width - 2) + "~";
+      out += line + "\n";
+      start = end + 1;
+    }
+    return out;
+  }
+
   TrialTable table_;
   size_t max_rows_;
   bool terminal_;
@@ -122,7 +160,8 @@ int dispatch(int argc, char** argv) {
   run_cmd->add_option("--out", run.out, "output folder (default runs/<name>)");
   run_cmd->add_option("--backend", run.backend, "auto, cpu or cuda (overrides the config)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  run_cmd->add_option("--max-rows", run.max_rows, "trial rows shown in the table");
+  run_cmd->add_option("--max-rows", run.max_rows, "trial rows shown in the table")
+      ->capture_default_str();
   run_cmd->add_flag("--quiet", run.quiet, "no trial table");
 
   std::string objective_file, objective_spec, direction;

@@ -94,6 +94,14 @@ std::string format_number(double v) {
   return buffer;
 }
 
+// Text explanations are read, not parsed: 6 significant digits are plenty.
+std::string format_short(double v) {
+  if (!std::isfinite(v)) return format_number(v);
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", v);
+  return buffer;
+}
+
 double display_value(double v) {
   return std::isfinite(v) ? std::strtod(format_number(v).c_str(), nullptr) : v;
 }
@@ -140,7 +148,7 @@ std::string formula(const std::vector<ObjectiveTerm>& terms, bool always_weight,
     if (metrics != nullptr) {
       const auto it = metrics->find(t.metric);
       const bool have = it != metrics->end() && it->is_number();
-      out += " (" + (have ? format_number(it->get<double>()) : std::string("missing")) + ")";
+      out += " (" + (have ? format_short(it->get<double>()) : std::string("missing")) + ")";
     }
   }
   return out;
@@ -200,6 +208,7 @@ struct DropDecision {
   std::string reason;
 };
 
+const char* const kNotInObjective = "not in the objective";
 const char* const kHfWouldSum = "; HF would have summed it";
 
 // Keys that are measurements of the run, not of the model. HF's rule only knows three
@@ -359,7 +368,7 @@ void evaluate_custom(const ObjectiveDef& def, const json& metrics, const std::st
     bool used = false;
     for (const auto& t : def.terms)
       used = used || t.metric == it.key();
-    if (!used) v.dropped.push_back({it.key(), "not in the objective"});
+    if (!used) v.dropped.push_back({it.key(), kNotInObjective});
   }
   v.rule = "custom: " + formula(def.terms, true);
 }
@@ -728,15 +737,23 @@ json explain_json(const ObjectiveValue& value, const json& metrics) {
 std::string explain_text(const ObjectiveValue& value, const json& metrics) {
   std::ostringstream out;
   out << "objective: " << formula(value.terms, false, &metrics) << " = "
-      << format_number(value.value) << "\n";
+      << format_short(value.value) << "\n";
   out << "direction: " << direction_name(value.direction)
       << (value.direction_inferred ? " (inferred from the metrics)" : " (given)") << "\n";
   out << "rule: " << value.rule << "\n";
-  if (!value.dropped.empty()) {
-    out << "dropped:\n";
-    for (const auto& d : value.dropped)
-      out << "  " << d.key << ": " << d.reason << "\n";
+  // Keys a custom objective does not use are listed on one line; the default rule's drops
+  // each get their reason.
+  std::vector<std::string> unused;
+  std::ostringstream reasons;
+  for (const auto& d : value.dropped) {
+    if (d.reason == kNotInObjective) {
+      unused.push_back(d.key);
+    } else {
+      reasons << "  " << d.key << ": " << d.reason << "\n";
+    }
   }
+  if (!reasons.str().empty()) out << "dropped:\n" << reasons.str();
+  if (!unused.empty()) out << "not in the objective: " << join(unused, ", ") << "\n";
   for (const auto& w : value.warnings)
     out << "warning: " << w << "\n";
   return out.str();

@@ -167,11 +167,13 @@ std::string objective_summary(const std::vector<ObjectiveValue>& probe, Objectiv
       const std::string w = t.weight == 1.0 ? "" : fmt::format("{:g}*", t.weight);
       terms += (terms.empty() ? "" : " + ") + w + t.metric;
     }
-    out += fmt::format("{}{} [{}], {} ({})", i ? "; " : "", terms, v.rule,
-                       direction_name(v.direction), v.direction_inferred ? "inferred" : "given");
+    const bool default_rule = v.rule.rfind("default", 0) == 0;
+    out +=
+        fmt::format("{}{}{}, {} ({})", i ? "; " : "", terms, default_rule ? " (default rule)" : "",
+                    direction_name(v.direction), v.direction_inferred ? "inferred" : "given");
   }
-  return out + fmt::format(", ranked by the {} evaluation",
-                           scope == ObjectiveScope::kLast ? "last" : "best");
+  return out +
+         fmt::format(", {} evaluation counts", scope == ObjectiveScope::kLast ? "last" : "best");
 }
 
 std::string final_report(const SweepResult& result, const SweepConfig& config) {

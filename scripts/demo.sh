@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh -DCUSWEEP_TESTS=OFF
 build/cusweep run examples/fashion_mnist.json --out runs/fashion_mnist "$@"

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-scripts/build.sh
+scripts/build.sh -DCUSWEEP_TESTS=ON
 cd build
 ctest -j "${CUSWEEP_TEST_JOBS:-2}" --output-on-failure --timeout 900
