@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cusweep/error.h"
+#include "cusweep/log.h"
 #include "json_util.h"
 
 namespace cusweep {
@@ -40,15 +41,15 @@ const std::vector<std::string> kMetricNames = {"accuracy", "f1", "precision", "r
 
 double positive(const json& v, const std::string& key) {
   const double x = json_number(v, key);
-  if (!(x > 0)) throw UserError(fmt::format("{} must be > 0, got {}", key, v.dump()));
+  if (!(x > 0)) throw UserError(fmt::format("{} must be > 0, got {}", key, json_excerpt(v)));
   return x;
 }
 
 double in_range(const json& v, const std::string& key, double lo, double hi, bool hi_open) {
   const double x = json_number(v, key);
   if (!(x >= lo) || (hi_open ? !(x < hi) : !(x <= hi))) {
-    throw UserError(
-        fmt::format("{} must be in [{}, {}{}, got {}", key, lo, hi, hi_open ? ")" : "]", v.dump()));
+    throw UserError(fmt::format("{} must be in [{}, {}{}, got {}", key, lo, hi, hi_open ? ")" : "]",
+                                json_excerpt(v)));
   }
   return x;
 }
@@ -56,7 +57,8 @@ double in_range(const json& v, const std::string& key, double lo, double hi, boo
 int positive_int(const json& v, const std::string& key, int max = 1 << 30) {
   const int64_t x = json_int(v, key);
   if (x < 1 || x > max) {
-    throw UserError(fmt::format("{} must be an integer in [1, {}], got {}", key, max, v.dump()));
+    throw UserError(
+        fmt::format("{} must be an integer in [1, {}], got {}", key, max, json_excerpt(v)));
   }
   return static_cast<int>(x);
 }
@@ -67,7 +69,7 @@ std::string one_of(const json& v, const std::string& key, const std::vector<std:
     if (s == a) return s;
   }
   throw UserError(fmt::format("{} must be one of {}, got {}.{}", key, join_quoted(allowed),
-                              v.dump(), did_you_mean(s, allowed)));
+                              json_excerpt(v), did_you_mean(s, allowed)));
 }
 
 void apply_model_key(TrialParams& p, const std::string& name, const json& v,
@@ -77,7 +79,11 @@ void apply_model_key(TrialParams& p, const std::string& name, const json& v,
   } else if (name == "hidden_sizes") {
     if (!v.is_array()) {
       throw UserError(fmt::format("{} must be a list of layer widths such as [256, 128], got {}",
-                                  key, v.dump()));
+                                  key, json_excerpt(v)));
+    }
+    if (v.empty()) {
+      throw UserError(fmt::format("{} is empty: an mlp needs at least one hidden layer", key),
+                      "use \"architecture\": \"softmax_regression\" for a model without one");
     }
     p.hidden_sizes.clear();
     for (size_t i = 0; i < v.size(); ++i) {
@@ -121,7 +127,7 @@ void apply_training_key(TrialParams& p, const std::string& name, const json& v,
     p.adam_epsilon = positive(v, key);
   } else if (name == "seed") {
     const int64_t s = json_int(v, key);
-    if (s < 0) throw UserError(fmt::format("{} must be >= 0, got {}", key, v.dump()));
+    if (s < 0) throw UserError(fmt::format("{} must be >= 0, got {}", key, json_excerpt(v)));
     p.seed = static_cast<uint64_t>(s);
   }
 }
@@ -138,8 +144,13 @@ void apply_key(TrialParams& p, const std::string& name, const json& v, const std
   }
 }
 
+bool is_integer_field(const std::string& name) {
+  return name == "per_device_train_batch_size" || name == "per_device_eval_batch_size" ||
+         name == "num_train_epochs" || name == "seed";
+}
+
 // Checks that every value the search space can produce is a valid value of its field: both
-// bounds of a range, and every listed choice.
+// bounds of a range, every listed choice, and that integer fields get integer draws.
 void validate_search_space(const SearchSpace& space) {
   for (const ParamSpec& spec : space.params()) {
     const std::string key = "search_space." + spec.name;
@@ -148,29 +159,80 @@ void validate_search_space(const SearchSpace& space) {
       for (size_t i = 0; i < spec.values.size(); ++i) {
         apply_key(scratch, spec.name, spec.values[i], fmt::format("{}.values[{}]", key, i));
       }
-    } else {
-      const bool integer = spec.kind == ParamKind::kRandInt || spec.kind == ParamKind::kQRandInt;
-      const json low = integer ? json(static_cast<int64_t>(spec.low)) : json(spec.low);
-      // randint's high is exclusive: the largest value drawn is high - 1.
-      const json high = integer ? json(static_cast<int64_t>(spec.high) - 1) : json(spec.high);
-      apply_key(scratch, spec.name, low, key + ".low");
-      apply_key(scratch, spec.name, high, key + ".high");
+      continue;
     }
+    const bool integer = spec.kind == ParamKind::kRandInt || spec.kind == ParamKind::kQRandInt;
+    const bool whole_steps =
+        (spec.kind == ParamKind::kQUniform || spec.kind == ParamKind::kQLogUniform) &&
+        spec.q == std::floor(spec.q) && spec.low == std::floor(spec.low);
+    if (is_integer_field(spec.name) && !integer && !whole_steps) {
+      throw UserError(fmt::format("{} takes integers, but a {} draw gives fractions", key,
+                                  spec.kind == ParamKind::kLogUniform ? "loguniform" : "uniform"),
+                      "use randint, qrandint, or a choice of values");
+    }
+    const json low = integer ? json(static_cast<int64_t>(spec.low)) : json(spec.low);
+    // randint's high is exclusive (the largest draw is high - 1); qrandint's is inclusive.
+    const int64_t high_int = static_cast<int64_t>(spec.high) - (spec.kind == ParamKind::kRandInt);
+    const json high = integer ? json(high_int) : json(spec.high);
+    apply_key(scratch, spec.name, low, key + ".low");
+    apply_key(scratch, spec.name, high, key + ".high");
+  }
+}
+
+// Grid parameters cycle through their combinations: say when n_trials leaves some out or
+// repeats them, which is rarely what was meant.
+void warn_about_grid(const SearchSpace& space, int n_trials) {
+  const uint64_t size = space.grid_size();
+  if (size <= 1) return;
+  const bool all_grid = std::all_of(space.params().begin(), space.params().end(),
+                                    [](const ParamSpec& p) { return p.kind == ParamKind::kGrid; });
+  if (static_cast<uint64_t>(n_trials) < size) {
+    log_warning(fmt::format("n_trials {} runs only {} of the {} grid combinations", n_trials,
+                            n_trials, size));
+  } else if (all_grid && static_cast<uint64_t>(n_trials) > size) {
+    log_warning(
+        fmt::format("n_trials {} repeats the {} grid combinations, and with nothing drawn "
+                    "at random the repeats train identical trials",
+                    n_trials, size));
+  } else if (static_cast<uint64_t>(n_trials) % size != 0) {
+    log_warning(
+        fmt::format("n_trials {} is not a multiple of the {} grid combinations: some "
+                    "combinations run more often than others",
+                    n_trials, size));
+  }
+}
+
+// Evaluates the objective on the metric keys the sweep will produce, so that a metric that is
+// never computed or an uninferable direction is reported now, with the config's name on it.
+void check_objective(const SweepConfig& c, const json& metric_keys) {
+  try {
+    evaluate_objective(c.objective, metric_keys);
+  } catch (const UserError& e) {
+    std::string hint = e.hint();
+    for (const char* m : {"accuracy", "f1", "precision", "recall"}) {
+      const std::string wanted = std::string("eval_") + m;
+      const std::string text = e.what();
+      if (text.find("'" + wanted + "'") != std::string::npos && !metric_keys.contains(wanted)) {
+        hint = fmt::format("add \"{}\" to \"metrics\" to have {} computed", m, wanted);
+      }
+    }
+    throw UserError(std::string("objective: ") + e.what(), hint);
   }
 }
 
 std::vector<std::string> parse_metrics(const json& v) {
   std::vector<std::string> out;
   if (!v.is_array()) {
-    throw UserError(
-        fmt::format("metrics must be a list such as [\"accuracy\", \"f1\"], got {}", v.dump()));
+    throw UserError(fmt::format("metrics must be a list such as [\"accuracy\", \"f1\"], got {}",
+                                json_excerpt(v)));
   }
   for (size_t i = 0; i < v.size(); ++i) {
     std::string m = json_string(v[i], fmt::format("metrics[{}]", i));
     if (m.rfind("eval_", 0) == 0) m = m.substr(5);
     if (!contains(kMetricNames, m)) {
-      throw UserError(fmt::format("metrics[{}]: unknown metric {}; allowed: {}.{}", i, v[i].dump(),
-                                  join_quoted(kMetricNames), did_you_mean(m, kMetricNames)));
+      throw UserError(fmt::format("metrics[{}]: unknown metric {}; allowed: {}.{}", i,
+                                  json_excerpt(v[i]), join_quoted(kMetricNames),
+                                  did_you_mean(m, kMetricNames)));
     }
     if (!contains(out, m)) out.push_back(m);
   }
@@ -181,10 +243,28 @@ json checked_object(const json& j, const char* key, const std::vector<std::strin
   if (!j.contains(key) || j[key].is_null()) return json::object();
   const json& obj = j[key];
   if (!obj.is_object()) {
-    throw UserError(fmt::format("{} must be an object, got {}", key, obj.dump()));
+    throw UserError(fmt::format("{} must be an object, got {}", key, json_excerpt(obj)));
   }
   check_known_keys(obj, allowed, key);
   return obj;
+}
+
+// Names become folder names and trial-name prefixes: letters, digits, '_', '-', '.', not
+// starting with '.' (".." would write results outside runs/).
+void check_sweep_name(const std::string& name, bool given) {
+  bool ok = !name.empty() && name.size() <= 100 && name[0] != '.';
+  for (unsigned char ch : name) {
+    ok = ok && (std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.');
+  }
+  if (ok) return;
+  const std::string rule =
+      "use letters, digits, '_', '-' and '.', at most 100 characters, not starting with '.'";
+  if (given)
+    throw UserError(fmt::format("name {} is not a valid sweep name", json_excerpt(name)), rule);
+  throw UserError(fmt::format("the config has no 'name' and its file name gives {}, which is not a "
+                              "valid sweep name",
+                              json_excerpt(name)),
+                  "set \"name\" in the config: " + rule);
 }
 
 std::string directory_of(const std::string& path) {
@@ -225,22 +305,26 @@ const std::vector<std::string>& training_keys() {
 
 json TrialParams::to_json() const {
   static const char* kActivationNames[] = {"relu", "tanh", "gelu"};
-  return json{{"architecture", architecture},
-              {"hidden_sizes", hidden_sizes},
-              {"activation", kActivationNames[static_cast<int>(activation)]},
-              {"learning_rate", learning_rate},
-              {"per_device_train_batch_size", per_device_train_batch_size},
-              {"per_device_eval_batch_size", per_device_eval_batch_size},
-              {"num_train_epochs", num_train_epochs},
-              {"weight_decay", weight_decay},
-              {"warmup_ratio", warmup_ratio},
-              {"lr_scheduler_type", lr_scheduler_type},
-              {"optim", optim},
-              {"momentum", momentum},
-              {"adam_beta1", adam_beta1},
-              {"adam_beta2", adam_beta2},
-              {"adam_epsilon", adam_epsilon},
-              {"seed", seed}};
+  json j{{"architecture", architecture},
+         {"learning_rate", learning_rate},
+         {"per_device_train_batch_size", per_device_train_batch_size},
+         {"per_device_eval_batch_size", per_device_eval_batch_size},
+         {"num_train_epochs", num_train_epochs},
+         {"weight_decay", weight_decay},
+         {"warmup_ratio", warmup_ratio},
+         {"lr_scheduler_type", lr_scheduler_type},
+         {"optim", optim},
+         {"momentum", momentum},
+         {"adam_beta1", adam_beta1},
+         {"adam_beta2", adam_beta2},
+         {"adam_epsilon", adam_epsilon},
+         {"seed", seed}};
+  // Softmax regression has no hidden layer: the MLP's fields would only mislead.
+  if (architecture == "mlp") {
+    j["hidden_sizes"] = hidden_sizes;
+    j["activation"] = kActivationNames[static_cast<int>(activation)];
+  }
+  return j;
 }
 
 TrialParams make_trial_params(const json& model, const json& training, const json& searched) {
@@ -253,6 +337,17 @@ TrialParams make_trial_params(const json& model, const json& training, const jso
   for (const auto& [name, v] : searched.items())
     apply_key(p, name, v, "search_space." + name);
   return p;
+}
+
+json SweepConfig::metric_template() const {
+  json keys = {{"eval_loss", 0.5},
+               {"eval_runtime", 1.0},
+               {"eval_samples_per_second", 1.0},
+               {"eval_steps_per_second", 1.0},
+               {"epoch", 1}};
+  for (const std::string& m : metrics)
+    keys["eval_" + m] = 0.5;
+  return keys;
 }
 
 TrialParams SweepConfig::trial_params(uint64_t index, json* searched_out) const {
@@ -269,18 +364,15 @@ const char* objective_scope_name(ObjectiveScope scope) {
 SweepConfig parse_sweep_config(const json& j, const std::string& path,
                                const std::string& base_dir) {
   if (!j.is_object()) {
-    throw UserError(
-        fmt::format("{}: the config must be a JSON object, got {}", path, json_type_name(j)));
+    throw UserError(fmt::format("the config must be a JSON object, got {}", json_type_name(j)));
   }
   check_known_keys(j, kTopLevelKeys, "");
 
   SweepConfig c;
   c.path = path;
   c.name = j.contains("name") ? json_string(j["name"], "name") : stem_of(path);
-  if (c.name.empty() || c.name.find_first_of("/\\ \t") != std::string::npos) {
-    throw UserError(fmt::format("name must be a non-empty word without spaces or slashes, got {}",
-                                json(c.name).dump()));
-  }
+  check_sweep_name(c.name, j.contains("name"));
+  if (j.contains("description")) json_string(j["description"], "description");
   if (!j.contains("data")) {
     throw UserError("missing key 'data'", "see examples/fashion_mnist.json for a data section");
   }
@@ -314,9 +406,11 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   c.search_space = SearchSpace::parse(j.contains("search_space") ? j["search_space"] : json(),
                                       searchable, "search_space");
   validate_search_space(c.search_space);
+  check_objective(c, c.metric_template());
 
   if (j.contains("sampler")) c.sampler = one_of(j["sampler"], "sampler", {"random"});
-  if (j.contains("n_trials")) c.n_trials = positive_int(j["n_trials"], "n_trials", 10000000);
+  if (j.contains("n_trials")) c.n_trials = positive_int(j["n_trials"], "n_trials", 1000000);
+  warn_about_grid(c.search_space, c.n_trials);
   if (j.contains("max_concurrent_trials")) {
     c.max_concurrent_trials =
         positive_int(j["max_concurrent_trials"], "max_concurrent_trials", 4096);
@@ -328,7 +422,7 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   }
   if (j.contains("backend")) c.backend = one_of(j["backend"], "backend", {"auto", "cpu", "cuda"});
   if (j.contains("report_interval_s")) {
-    c.report_interval_s = positive(j["report_interval_s"], "report_interval_s");
+    c.report_interval_s = in_range(j["report_interval_s"], "report_interval_s", 0.1, 86400, false);
   }
   return c;
 }

@@ -277,6 +277,28 @@ struct LabeledSplit {
   const std::vector<std::string>* class_names;  // empty when labels are integers
 };
 
+// Throws when `num_classes` (the value of `key`) is above kMaxClasses.
+void check_num_classes_limit(int64_t num_classes, const std::string& key) {
+  if (num_classes <= kMaxClasses) return;
+  throw UserError(key + ": " + std::to_string(num_classes) + " is above the limit of " +
+                      std::to_string(kMaxClasses) + " classes",
+                  "give the number of classes the labels use (at most " +
+                      std::to_string(kMaxClasses) + "), or 0 to count them from the labels");
+}
+
+// A train split whose labels are all one class trains a model that tells nothing apart.
+// `where` names the file (or the held-in part of one).
+void check_several_classes(const LabeledSplit& train, const std::string& where,
+                           const std::string& hint) {
+  const auto& labels = train.data->labels;
+  const auto other = [&](int32_t label) { return label != labels[0]; };
+  if (labels.empty() || std::any_of(labels.begin(), labels.end(), other)) return;
+  const std::string k = train.class_names->empty() ? std::to_string(labels[0])
+                                                   : "'" + (*train.class_names)[labels[0]] + "'";
+  throw UserError(where + ": all labels are class " + k + ": a classifier needs at least 2 classes",
+                  hint);
+}
+
 std::string label_text(const LabeledSplit& split, int64_t row) {
   const int32_t label = split.data->labels[row];
   if (split.class_names->empty()) return std::to_string(label);
@@ -287,15 +309,25 @@ std::string label_text(const LabeledSplit& split, int64_t row) {
 // one more than the largest label in any split, so train and eval always agree.
 void set_num_classes(int configured, const std::vector<LabeledSplit>& splits,
                      const std::string& key_path) {
+  const std::string key = key_name(key_path, "num_classes");
+  check_num_classes_limit(configured, key);
   int num_classes = configured;
   for (const auto& split : splits) {
     const auto& labels = split.data->labels;
     for (size_t r = 0; r < labels.size(); ++r) {
       if (configured > 0 && labels[r] >= configured) {
         throw UserError(split.where(r) + ": label " + label_text(split, r) + " is not below " +
-                            key_name(key_path, "num_classes") + " = " + std::to_string(configured),
-                        "raise " + key_name(key_path, "num_classes") +
-                            ", or set it to 0 to count classes from the labels");
+                            key + " = " + std::to_string(configured),
+                        "raise " + key + ", or set it to 0 to count classes from the labels");
+      }
+      // The readers check their own labels; string labels of two files numbered together can
+      // still pass the limit.
+      if (labels[r] >= kMaxClasses) {
+        throw UserError(split.where(r) + ": label " + label_text(split, r) +
+                            " is beyond the limit of " + std::to_string(kMaxClasses) +
+                            " classes (class indices 0 to " + std::to_string(kMaxClasses - 1) + ")",
+                        "is the label column right? Train and eval together name too many "
+                        "classes");
       }
       if (configured == 0) num_classes = std::max(num_classes, labels[r] + 1);
     }
@@ -387,6 +419,8 @@ Dataset take_rows(const Dataset& source, const int64_t* rows, int64_t count) {
   part.rows = count;
   part.cols = source.cols;
   part.num_classes = source.num_classes;
+  part.image_rows = source.image_rows;
+  part.image_cols = source.image_cols;
   part.features.resize(count * source.cols);
   part.labels.resize(count);
   for (int64_t i = 0; i < count; ++i) {
@@ -429,9 +463,17 @@ DataSplit load_csv(const DataConfig& config, const std::string& key_path) {
     return config.train + ":" + std::to_string(train_lines[r]);
   };
 
+  const std::string label_hint = "is " + key_name(key_path, "label_column") + " the right column?";
   if (config.eval.empty()) {
-    set_num_classes(config.num_classes, {{&train, train_where, &train_names}}, key_path);
-    return hold_out(train, config, key_path);
+    const LabeledSplit all{&train, train_where, &train_names};
+    set_num_classes(config.num_classes, {all}, key_path);
+    check_several_classes(all, config.train, label_hint);
+    DataSplit split = hold_out(train, config, key_path);
+    // The file has two classes or more, but the held-in rows may still have only one.
+    check_several_classes({&split.train, train_where, &train_names}, split.train.source,
+                          "change " + key_name(key_path, "split_seed") + " or " +
+                              key_name(key_path, "eval_fraction"));
+    return split;
   }
 
   Dataset eval = internal::read_csv_detailed(config.eval, config.header, config.label_column,
@@ -442,10 +484,24 @@ DataSplit load_csv(const DataConfig& config, const std::string& key_path) {
   const RowLocator eval_where = [&](int64_t r) {
     return config.eval + ":" + std::to_string(eval_lines[r]);
   };
-  set_num_classes(config.num_classes,
-                  {{&train, train_where, &train_names}, {&eval, eval_where, &eval_names}},
-                  key_path);
+  const LabeledSplit train_split{&train, train_where, &train_names};
+  set_num_classes(config.num_classes, {train_split, {&eval, eval_where, &eval_names}}, key_path);
+  check_several_classes(train_split, config.train, label_hint);
   return {std::move(train), std::move(eval)};
+}
+
+// Same pixel count is not enough: 14x56 images flattened into 784 features would feed each
+// pixel to the weights another pixel was trained with.
+void check_same_image_shape(const Dataset& train, const std::string& train_images,
+                            const Dataset& eval, const std::string& eval_images) {
+  if (train.image_rows == eval.image_rows && train.image_cols == eval.image_cols) return;
+  const auto shape = [](const Dataset& d) {
+    return std::to_string(d.image_rows) + "x" + std::to_string(d.image_cols);
+  };
+  throw UserError(eval_images + " holds images of " + shape(eval) + " (rows x columns) but " +
+                      train_images + " holds images of " + shape(train),
+                  "train and eval images must have the same shape; are the files from the same "
+                  "set?");
 }
 
 Dataset read_idx_split(const std::string& images_path, const std::string& labels_path) {
@@ -480,6 +536,7 @@ DataSplit load_idx(const DataConfig& config, const std::string& key_path) {
   }
 
   DataSplit split{read_idx_split(paths[0], paths[1]), read_idx_split(paths[2], paths[3])};
+  check_same_image_shape(split.train, paths[0], split.eval, paths[2]);
   check_same_columns(split.train, split.eval);
   const std::vector<std::string> no_names;
   const auto where = [](const std::string& labels_path) -> RowLocator {
@@ -487,10 +544,9 @@ DataSplit load_idx(const DataConfig& config, const std::string& key_path) {
       return labels_path + ": byte offset " + std::to_string(8 + r);  // after the 8-byte header
     };
   };
-  set_num_classes(
-      config.num_classes,
-      {{&split.train, where(paths[1]), &no_names}, {&split.eval, where(paths[3]), &no_names}},
-      key_path);
+  const LabeledSplit train{&split.train, where(paths[1]), &no_names};
+  set_num_classes(config.num_classes, {train, {&split.eval, where(paths[3]), &no_names}}, key_path);
+  check_several_classes(train, paths[1], "are the labels from the same set as the images?");
   return split;
 }
 
@@ -594,8 +650,9 @@ DataConfig parse_data_config(const nlohmann::json& j, const std::string& base_di
   }
   if (j.contains("num_classes")) {
     const std::string key = key_name(key_path, "num_classes");
-    const int64_t n = get_int(j.at("num_classes"), key, 0, std::numeric_limits<int>::max(),
+    const int64_t n = get_int(j.at("num_classes"), key, 0, std::numeric_limits<int64_t>::max(),
                               "a non-negative integer (0 = count from the labels)");
+    check_num_classes_limit(n, key);
     if (n == 1) {
       throw UserError(key + ": 1 class leaves nothing to classify; give at least 2, or 0 to " +
                       "count classes from the labels");

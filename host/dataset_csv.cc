@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <string>
@@ -38,6 +39,10 @@ std::string at_line(const std::string& path, int64_t line) {
 
 // The whole file, decompressed when it is gzipped.
 std::string read_whole_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw UserError(path + " is a folder, not a file", "give the path of a .csv or .csv.gz file");
+  }
   errno = 0;
   gzFile file = gzopen(path.c_str(), "rb");
   if (file == nullptr) {
@@ -59,7 +64,17 @@ std::string read_whole_file(const std::string& path) {
     if (got == 0) break;
     text.append(buffer, got);
   }
-  gzclose(file);
+
+  // A gzip stream that ends early is not a read error to zlib: gzread returns what it could
+  // decompress and records Z_BUF_ERROR, which gzclose returns too. Unchecked, a file cut at a
+  // line boundary loses rows silently, and one cut mid-line reports a short row instead.
+  int code = Z_OK;
+  gzerror(file, &code);
+  const int close_code = gzclose(file);
+  if (code == Z_BUF_ERROR || close_code == Z_BUF_ERROR) {
+    throw UserError(path + ": truncated gzip stream (the file is damaged or incomplete)",
+                    "download or copy the file again; gzip -t " + path + " checks it");
+  }
   return text;
 }
 
@@ -224,8 +239,17 @@ void assign_labels(const std::vector<std::string>& texts, const std::vector<int6
   data->labels.resize(texts.size());
   if (!all_numeric) {
     std::map<std::string, int32_t> classes;
-    for (const auto& text : texts) {
-      classes.emplace(text, 0);
+    for (size_t r = 0; r < texts.size(); ++r) {
+      if (!classes.emplace(texts[r], 0).second) continue;
+      if (static_cast<int64_t>(classes.size()) > kMaxClasses) {
+        throw UserError(at_line(path, lines[r]) + ": label " + quote(texts[r]) + " in " + column +
+                            " makes " + std::to_string(kMaxClasses + 1) +
+                            " distinct labels; at most " + std::to_string(kMaxClasses) +
+                            " classes are supported",
+                        "is " + column +
+                            " really the label column? A classifier with this many "
+                            "classes needs more data than a sweep over CSV files can hold");
+      }
     }
     class_names->clear();
     for (auto& [name, index] : classes) {
@@ -248,6 +272,14 @@ void assign_labels(const std::vector<std::string>& texts, const std::vector<int6
       throw UserError(at_line(path, lines[r]) + ": label " + quote(texts[r]) + " in " + column +
                           " " + problem + "; numeric labels must be class indices 0, 1, 2, ...",
                       "this reader does classification; a continuous target is not supported");
+    }
+    if (value >= kMaxClasses) {
+      throw UserError(at_line(path, lines[r]) + ": label " + quote(texts[r]) + " in " + column +
+                          " is above the limit: labels are class indices 0 to " +
+                          std::to_string(kMaxClasses - 1) + " (at most " +
+                          std::to_string(kMaxClasses) + " classes)",
+                      "class indices must be 0, 1, 2, ... without large gaps; renumber the "
+                      "labels, or write them as names to have them numbered in sorted order");
     }
     data->labels[r] = static_cast<int32_t>(value);
     max_label = std::max(max_label, data->labels[r]);

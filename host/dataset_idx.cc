@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <vector>
@@ -38,6 +39,12 @@ std::string hex32(uint32_t value) {
 class IdxFile {
  public:
   explicit IdxFile(const std::string& path) : path_(path) {
+    // gzopen opens a folder, and the first read then fails with EISDIR, which reads like a
+    // damaged file.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      throw UserError(path + " is a folder, not a file");
+    }
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (file_ == nullptr) {
@@ -81,7 +88,17 @@ class IdxFile {
   std::string end_reason() const {
     int code = Z_OK;
     gzerror(file_, &code);
-    return code == Z_BUF_ERROR ? "the compressed stream is cut off" : "the file ends";
+    return code == Z_BUF_ERROR ? "the gzip stream is truncated" : "the file ends";
+  }
+
+  // Throws when the gzip stream ended early although every item was read: a file cut inside
+  // the 8-byte gzip trailer still decompresses completely, but its CRC was never checked.
+  void check_stream_complete() const {
+    int code = Z_OK;
+    gzerror(file_, &code);
+    if (code != Z_BUF_ERROR) return;
+    throw UserError(path_ + ": truncated gzip stream (the file is damaged or incomplete)",
+                    "download or extract it again; gzip -t " + path_ + " checks it");
   }
 
   uint32_t read_be32(const char* field, int64_t header_bytes) {
@@ -142,6 +159,7 @@ std::vector<uint8_t> read_items(IdxFile* file, int64_t expected, const std::stri
     throw UserError(file->at(start + expected) + ": unexpected data after the " + what +
                     " that the header declares (" + std::to_string(expected) + " bytes)");
   }
+  file->check_stream_complete();
   return bytes;
 }
 
@@ -181,6 +199,8 @@ Dataset read_idx_images(const std::string& path) {
   images.features.assign(bytes.begin(), bytes.end());  // raw 0..255; scaling comes later
   images.rows = count;
   images.cols = static_cast<int64_t>(pixels);
+  images.image_rows = height;
+  images.image_cols = width;
   images.source = path;
   return images;
 }

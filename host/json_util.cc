@@ -2,7 +2,10 @@
 #include "json_util.h"
 
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -24,23 +27,38 @@ const char* json_type_name(const json& v) {
   return "null";
 }
 
+std::string json_excerpt(const json& v) {
+  std::string text = v.dump();
+  constexpr size_t kMax = 60;
+  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
+  return text;
+}
+
 double json_number(const json& v, const std::string& key) {
   if (!v.is_number()) {
     throw UserError(
-        fmt::format("{} must be a number, got {} ({})", key, v.dump(), json_type_name(v)));
+        fmt::format("{} must be a number, got {} ({})", key, json_excerpt(v), json_type_name(v)));
   }
   return v.get<double>();
 }
 
 int64_t json_int(const json& v, const std::string& key) {
+  constexpr double kLimit = 9.2e18;  // inside int64's range, where doubles are still exact enough
   // 64.0 is accepted as 64: JSON writers often print integral floats that way.
   if (v.is_number_float()) {
     const double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    if (std::fabs(d) < kLimit && d == std::floor(d)) return static_cast<int64_t>(d);
+    if (d == std::floor(d)) {
+      throw UserError(fmt::format("{} is out of range: {}", key, json_excerpt(v)));
+    }
+  }
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    throw UserError(
+        fmt::format("{} is out of range: {} (at most {})", key, json_excerpt(v), INT64_MAX));
   }
   if (!v.is_number_integer()) {
     throw UserError(
-        fmt::format("{} must be an integer, got {} ({})", key, v.dump(), json_type_name(v)));
+        fmt::format("{} must be an integer, got {} ({})", key, json_excerpt(v), json_type_name(v)));
   }
   return v.get<int64_t>();
 }
@@ -48,15 +66,15 @@ int64_t json_int(const json& v, const std::string& key) {
 std::string json_string(const json& v, const std::string& key) {
   if (!v.is_string()) {
     throw UserError(
-        fmt::format("{} must be a string, got {} ({})", key, v.dump(), json_type_name(v)));
+        fmt::format("{} must be a string, got {} ({})", key, json_excerpt(v), json_type_name(v)));
   }
   return v.get<std::string>();
 }
 
 bool json_bool(const json& v, const std::string& key) {
   if (!v.is_boolean()) {
-    throw UserError(
-        fmt::format("{} must be true or false, got {} ({})", key, v.dump(), json_type_name(v)));
+    throw UserError(fmt::format("{} must be true or false, got {} ({})", key, json_excerpt(v),
+                                json_type_name(v)));
   }
   return v.get<bool>();
 }
@@ -81,8 +99,21 @@ std::string join_quoted(const std::vector<std::string>& items) {
 }
 
 json parse_json_text(const std::string& text, const std::string& origin) {
+  const auto depth_guard = [&origin](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) {
+      throw UserError(fmt::format("{}: JSON nested deeper than {} levels", origin, kMaxJsonDepth));
+    }
+    return true;
+  };
   try {
-    return json::parse(text);
+    return json::parse(text, depth_guard);
+  } catch (const json::out_of_range& e) {
+    // e.g. "number overflow parsing '1e999'": no position is known, the text says which.
+    std::string what = e.what();
+    const size_t bracket = what.find("] ");
+    if (bracket != std::string::npos) what = what.substr(bracket + 2);
+    throw UserError(fmt::format("{}: invalid JSON: {}", origin, what),
+                    "numbers must fit a double (about 1.8e308)");
   } catch (const json::parse_error& e) {
     // e.byte is 1-based and points just past the offending character.
     size_t line = 1, column = 1;
@@ -103,6 +134,10 @@ json parse_json_text(const std::string& text, const std::string& origin) {
 }
 
 json read_json_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw UserError(fmt::format("{}: is a folder, not a file", path));
+  }
   std::ifstream in(path);
   if (!in) {
     throw UserError(fmt::format("{}: cannot open file: {}", path, std::strerror(errno)),

@@ -11,6 +11,8 @@
 namespace cusweep {
 
 const char* json_type_name(const nlohmann::json& v);
+// The value as JSON text for an error message, cut to about 60 characters.
+std::string json_excerpt(const nlohmann::json& v);
 double json_number(const nlohmann::json& v, const std::string& key);
 int64_t json_int(const nlohmann::json& v, const std::string& key);
 std::string json_string(const nlohmann::json& v, const std::string& key);
@@ -23,6 +25,10 @@ void check_known_keys(const nlohmann::json& obj, const std::vector<std::string>&
 
 // "'a', 'b', 'c'"
 std::string join_quoted(const std::vector<std::string>& items);
+
+// JSON deeper than this is refused: no config or metrics dict nests more than a few levels,
+// and printing or copying a deeper value would recurse that deep.
+constexpr int kMaxJsonDepth = 64;
 
 // Parses a JSON file; a syntax error names the file, line and column.
 nlohmann::json read_json_file(const std::string& path);

@@ -102,7 +102,7 @@ int run_command(const RunArgs& args) {
   options.progress_interval_s = terminal ? 1.0 : config.report_interval_s;
 
   const std::vector<ObjectiveValue> probe =
-      evaluate_objective(config.objective, metrics_template(config));
+      evaluate_objective(config.objective, config.metric_template());
   std::vector<Direction> directions;
   for (const auto& v : probe)
     directions.push_back(v.direction);
@@ -161,7 +161,8 @@ int dispatch(int argc, char** argv) {
   run_cmd->add_option("--backend", run.backend, "auto, cpu or cuda (overrides the config)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run_cmd->add_option("--max-rows", run.max_rows, "trial rows shown in the table")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   run_cmd->add_flag("--quiet", run.quiet, "no trial table");
 
   std::string objective_file, objective_spec, direction;

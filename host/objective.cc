@@ -122,12 +122,36 @@ std::vector<std::string> keys_of(const json& object) {
   return keys;
 }
 
+// Keys of HF's metric dicts that carry no split prefix: training progress and cost. They are
+// used as written; "eval_epoch" is in no dict.
+bool is_unprefixed_key(const std::string& name) {
+  for (const char* key : {"epoch", "step", "global_step", "total_flos"}) {
+    if (name == key) return true;
+  }
+  return false;
+}
+
 // HF logs evaluation metrics as eval_<name>; a bare name means the evaluation metric.
 std::string normalize_metric(const std::string& name) {
-  if (starts_with(name, "eval_") || starts_with(name, "test_") || starts_with(name, "train_")) {
+  if (starts_with(name, "eval_") || starts_with(name, "test_") || starts_with(name, "train_") ||
+      is_unprefixed_key(name)) {
     return name;
   }
   return "eval_" + name;
+}
+
+// The key of `metrics` a term names: `metric` itself, or, when it is missing, the name without
+// the eval_ prefix that normalize_metric may have added ("eval_samples" -> "samples").
+// `taken` holds the keys other terms already use, which a fallback must not repeat.
+std::string resolve_metric(const json& metrics, const std::string& metric,
+                           const std::vector<ObjectiveTerm>& taken) {
+  if (metrics.contains(metric) || !starts_with(metric, "eval_")) return metric;
+  const std::string bare = metric.substr(std::string("eval_").size());
+  if (!metrics.contains(bare)) return metric;
+  for (const auto& t : taken) {
+    if (t.metric == bare) return metric;
+  }
+  return bare;
 }
 
 // "eval_accuracy + 0.5*eval_f1 - eval_loss"; `always_weight` writes "1*" too.
@@ -313,6 +337,18 @@ double metric_number(const json& metrics, const std::string& metric, const std::
   return it->get<double>();
 }
 
+// "eval_accuracy = null (cusweep drops it: ...), epoch = 1 (HF drops it: ...)": each dropped
+// key with its value and the reason, for an error that would otherwise only list the keys.
+std::string dropped_list(const ObjectiveValue& v, const json& metrics) {
+  std::vector<std::string> items;
+  for (const auto& d : v.dropped) {
+    std::string value = metrics.at(d.key).dump();
+    if (value.size() > 40) value = value.substr(0, 37) + "...";
+    items.push_back(d.key + " = " + value + " (" + d.reason + ")");
+  }
+  return join(items, ", ");
+}
+
 void evaluate_default_rule(const json& metrics, const std::string& label, ObjectiveValue& v) {
   std::vector<DropKind> kinds;
   v.value = 0;
@@ -336,10 +372,9 @@ void evaluate_default_rule(const json& metrics, const std::string& label, Object
 
   // Nothing left: HF returns the loss. eval_loss leaves `dropped` and becomes the one term.
   if (!metrics.contains("eval_loss")) {
-    throw UserError(label +
-                        "the default objective found no quality metric and no eval_loss; "
-                        "keys: " +
-                        (metrics.empty() ? std::string("(none)") : join(keys_of(metrics), ", ")),
+    throw UserError(label + "the default objective found no quality metric and no eval_loss; " +
+                        (metrics.empty() ? std::string("the metrics are empty")
+                                         : "every key was dropped: " + dropped_list(v, metrics)),
                     "name the metric to optimize: \"objective\": \"eval_accuracy\" in the config, "
                     "--objective on the command line");
   }
@@ -360,17 +395,20 @@ void evaluate_default_rule(const json& metrics, const std::string& label, Object
 
 void evaluate_custom(const ObjectiveDef& def, const json& metrics, const std::string& label,
                      ObjectiveValue& v) {
-  v.terms = def.terms;
+  v.terms.clear();
   v.value = 0;
-  for (const auto& t : def.terms)
-    v.value += t.weight * metric_number(metrics, t.metric, label);
+  for (const auto& t : def.terms) {
+    const std::string metric = resolve_metric(metrics, t.metric, v.terms);
+    v.value += t.weight * metric_number(metrics, metric, label);
+    v.terms.push_back({metric, t.weight});
+  }
   for (auto it = metrics.begin(); it != metrics.end(); ++it) {
     bool used = false;
-    for (const auto& t : def.terms)
+    for (const auto& t : v.terms)
       used = used || t.metric == it.key();
     if (!used) v.dropped.push_back({it.key(), kNotInObjective});
   }
-  v.rule = "custom: " + formula(def.terms, true);
+  v.rule = "custom: " + formula(v.terms, true);
 }
 
 // The direction the terms agree on, or why there is none.
@@ -409,6 +447,23 @@ std::string contradiction_warning(Direction given, Direction inferred,
                   (higher ? "quality (higher is better)" : "error (lower is better)");
   if (higher) w += "; HF's default direction is minimize, a classic mistake";
   return w + "; did you mean '" + direction_name(inferred) + "'?";
+}
+
+// Why v.value is NaN or infinite: a term that already is, or a sum that overflowed a double.
+// The JSON output can only write null, so the warning is where the reason is kept.
+std::string non_finite_warning(const ObjectiveValue& v, const json& metrics) {
+  std::vector<std::string> bad;
+  for (const auto& t : v.terms) {
+    const auto it = metrics.find(t.metric);
+    if (it == metrics.end() || !it->is_number()) continue;
+    const double x = it->get<double>();
+    if (!std::isfinite(x)) bad.push_back(t.metric + " is " + format_number(x));
+  }
+  const std::string why = !bad.empty() ? join_and(bad)
+                                       : formula(v.terms, false, &metrics) +
+                                             " overflows a double (largest about 1.8e308)";
+  return "objective is " + format_number(v.value) + ": " + why +
+         "; a sweep fails a trial with a non-finite objective, and JSON writes it as null";
 }
 
 void settle_direction(const ObjectiveDef& def, const std::string& label, ObjectiveValue& v) {
@@ -708,6 +763,7 @@ std::vector<ObjectiveValue> evaluate_objective(const ObjectiveSpec& spec, const 
       evaluate_custom(def, metrics, label, v);
     }
     settle_direction(def, label, v);
+    if (!std::isfinite(v.value)) v.warnings.push_back(label + non_finite_warning(v, metrics));
     values.push_back(std::move(v));
   }
   return values;

@@ -2,12 +2,14 @@
 // explains it, so a user can check what a sweep would rank trials by before running one.
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "cusweep/error.h"
 #include "cusweep/objective.h"
+#include "json_util.h"
 
 namespace cusweep {
 namespace {
@@ -22,6 +24,12 @@ std::string read_all(std::istream& in) {
 
 std::string read_metrics_text(const std::string& path, std::istream& in) {
   if (path.empty() || path == "-") return read_all(in);
+  // An ifstream opens a folder and then reads nothing, which would surface as "invalid JSON".
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw UserError(path + " is a folder, not a file",
+                    "give a JSON file of metrics, or '-' to read standard input");
+  }
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     throw UserError("cannot read metrics file '" + path + "': " + std::strerror(errno),
@@ -30,31 +38,14 @@ std::string read_metrics_text(const std::string& path, std::istream& in) {
   return read_all(file);
 }
 
-// nlohmann reports the byte after the last one read (1-based); a person wants line:column.
-std::string position_of(const std::string& text, size_t byte) {
-  const size_t offset = byte > 0 ? std::min(byte - 1, text.size()) : 0;
-  size_t line = 1, line_start = 0;
-  for (size_t i = 0; i < offset; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  return "line " + std::to_string(line) + ", column " + std::to_string(offset - line_start + 1) +
-         " (byte " + std::to_string(byte) + ")";
-}
-
-json parse_metrics(const std::string& text, const std::string& source) {
+// `origin` is the path or "<stdin>": syntax errors read "origin:line:column: invalid JSON".
+json parse_metrics(const std::string& text, const std::string& origin, const std::string& source) {
   json metrics;
   try {
-    metrics = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // what() is "[json.exception.parse_error.101] parse error at ...: <detail>"; keep the detail.
-    std::string detail = e.what();
-    const size_t bracket = detail.find("] ");
-    const size_t colon = detail.find(": ", bracket == std::string::npos ? 0 : bracket);
-    if (colon != std::string::npos) detail = detail.substr(colon + 2);
-    throw UserError(source + ": invalid JSON at " + position_of(text, e.byte) + ": " + detail,
+    metrics = parse_json_text(text, origin);
+  } catch (const UserError& e) {
+    if (!e.hint().empty()) throw;
+    throw UserError(e.what(),
                     "the metrics must be one JSON object, e.g. {\"eval_loss\": 0.4, "
                     "\"eval_accuracy\": 0.9}; NaN and Infinity are not JSON");
   }
@@ -96,12 +87,13 @@ void print_result(const std::vector<ObjectiveValue>& values, const json& metrics
 int run_objective_command(const std::string& path, const std::string& objective,
                           const std::string& direction, bool json, std::istream& in,
                           std::ostream& out, std::ostream& err) {
-  const std::string source =
-      path.empty() || path == "-" ? std::string("<stdin>") : "metrics file '" + path + "'";
+  const bool from_stdin = path.empty() || path == "-";
+  const std::string origin = from_stdin ? std::string("<stdin>") : path;
+  const std::string source = from_stdin ? origin : "metrics file '" + path + "'";
   try {
     // The spec first: a typo in --objective is reported even when the file is also wrong.
     const ObjectiveSpec spec = parse_objective_spec(objective, direction);
-    const nlohmann::json metrics = parse_metrics(read_metrics_text(path, in), source);
+    const nlohmann::json metrics = parse_metrics(read_metrics_text(path, in), origin, source);
     const std::vector<ObjectiveValue> values = evaluate_objective(spec, metrics);
     for (const auto& v : values) {
       for (const auto& w : v.warnings)

@@ -45,7 +45,11 @@ void write_atomically(const std::string& dir, const std::string& name, const std
       throw UserError(fmt::format("{}: write failed: {}", tmp.string(), std::strerror(errno)));
     }
   }
-  fs::rename(tmp, final_path);
+  std::error_code ec;
+  fs::rename(tmp, final_path, ec);
+  if (ec) {
+    throw UserError(fmt::format("{}: cannot write: {}", final_path.string(), ec.message()));
+  }
 }
 
 std::string results_csv(const SweepResult& result) {
@@ -174,6 +178,18 @@ ResultsWriter::ResultsWriter(const std::string& dir, const SweepConfig& config)
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw UserError(fmt::format("--out {}: cannot create the folder: {}", dir, ec.message()));
+  // Found now, not after hours of training: a result path taken by a folder. Files of an
+  // earlier sweep in the same folder are replaced; stale ones go now so that the folder never
+  // mixes two sweeps.
+  for (const char* name : {"trials.jsonl", "results.csv", "best.json", "trials.jsonl.tmp",
+                           "results.csv.tmp", "best.json.tmp"}) {
+    const fs::path p = fs::path(dir) / name;
+    if (fs::is_directory(p, ec)) {
+      throw UserError(fmt::format("{}: is a folder; cusweep writes its results there", p.string()),
+                      "remove it or choose another --out");
+    }
+    if (std::string(name) != "trials.jsonl") fs::remove(p, ec);
+  }
   const std::string path = (fs::path(dir) / "trials.jsonl").string();
   jsonl_ = std::fopen(path.c_str(), "w");
   if (jsonl_ == nullptr) {

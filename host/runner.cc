@@ -267,15 +267,6 @@ bool SweepResult::any_terminated() const {
   return false;
 }
 
-json metrics_template(const SweepConfig& config) {
-  Evaluation e;
-  e.epoch = 1;
-  e.confusion.num_classes = 2;
-  e.confusion.counts = {1, 0, 0, 1};
-  e.eval_runtime = 1;
-  return metrics_dict(config, e);
-}
-
 SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   SweepResult result;
   result.name = config.name;
@@ -283,7 +274,7 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   // Objective problems (a metric that is never computed, an uninferable direction) are
   // found before any training.
   const std::vector<ObjectiveValue> probe =
-      evaluate_objective(config.objective, metrics_template(config));
+      evaluate_objective(config.objective, config.metric_template());
   for (const ObjectiveValue& v : probe) {
     result.directions.push_back(v.direction);
     for (const std::string& w : v.warnings) {

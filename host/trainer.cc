@@ -3,7 +3,12 @@
 // through the Thrust steps; the host only computes scalars (schedule, bias corrections).
 #include "trainer.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <stdexcept>
+
+#include <fmt/format.h>
 #include <cmath>
 
 #include "cusweep/search_space.h"
@@ -77,7 +82,9 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
     param_count_ += dims_[l + 1];
   }
 
-  const int64_t batch = params.per_device_train_batch_size;
+  // A batch larger than the data set is the whole set: size buffers by what can be used.
+  const int64_t batch = std::min<int64_t>(params.per_device_train_batch_size, data.train.rows);
+  batch_ = batch;
   steps_per_epoch_ = (data.train.rows + batch - 1) / batch;  // the last batch may be short
   total_steps_ = steps_per_epoch_ * params.num_train_epochs;
   warmup_steps_ = static_cast<int64_t>(std::ceil(params.warmup_ratio * total_steps_));
@@ -87,6 +94,12 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
   int64_t max_width = 0;
   for (size_t l = 1; l < dims_.size(); ++l)
     max_width = std::max(max_width, dims_[l]);
+
+  const double layers_d = static_cast<double>(layers);
+  check_memory(static_cast<double>(param_count_) * (params.optim == "adamw" ? 4 : 3) +
+               static_cast<double>(max_rows) * max_width * (2 * layers_d + 2) +
+               static_cast<double>(batch) * (dims_[0] + 2) + 3.0 * data.eval.rows +
+               static_cast<double>(data.train.rows));
 
   auto own = [&](auto* p) {
     buf_->owned.push_back(p);
@@ -116,6 +129,21 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
   slot.fill(b.state1, param_count_, 0.f);
   if (b.state2 != nullptr) slot.fill(b.state2, param_count_, 0.f);
   initialize_parameters();
+}
+
+// A configuration can pass validation and still ask for more memory than exists (two hidden
+// layers of 65536 units is 17 GiB of weights alone): fail the trial with that figure rather
+// than with std::bad_alloc or the out-of-memory killer. `floats` counts 4-byte values.
+void Trainer::check_memory(double floats) {
+  const double bytes = floats * 4;
+  const double physical =
+      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (physical > 0 && bytes > 0.5 * physical) {
+    throw std::runtime_error(fmt::format(
+        "the trial needs {:.1f} GiB for its model, optimizer state and buffers; this machine has "
+        "{:.1f} GiB (reduce hidden_sizes or the batch sizes)",
+        bytes / 1073741824.0, physical / 1073741824.0));
+  }
 }
 
 Trainer::~Trainer() {
@@ -286,7 +314,7 @@ Evaluation Trainer::run_epoch(int epoch) {
   const auto t0 = std::chrono::steady_clock::now();
   upload_permutation(epoch);
   slot_.fill(buf_->loss_sum, 1, 0.f);
-  const int64_t batch = params_.per_device_train_batch_size;
+  const int64_t batch = batch_;
   for (int64_t first = 0; first < data_.train.rows; first += batch) {
     train_step(first, std::min(batch, data_.train.rows - first));
   }

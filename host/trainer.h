@@ -41,6 +41,7 @@ class Trainer {
  private:
   struct Buffers;
 
+  static void check_memory(double floats);
   void initialize_parameters();
   void upload_permutation(int epoch);
   void train_step(int64_t first_row, int64_t rows);
@@ -62,6 +63,7 @@ class Trainer {
   std::vector<int64_t> dims_;  // [input, hidden..., classes]
   std::vector<int64_t> weight_offset_, bias_offset_;
   int64_t weight_count_ = 0, param_count_ = 0;
+  int64_t batch_ = 0;  // the training batch size, at most the train set's size
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_steps_ = 0, step_ = 0;
   std::unique_ptr<Buffers> buf_;
 };

@@ -84,6 +84,27 @@ class DatasetTest : public ::testing::Test {
     return path;
   }
 
+  std::string read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  // A gzip file of `head` + `tail` and the compressed size after `head` alone: a sync flush
+  // ends a deflate block there, so the file cut to that size decompresses to exactly `head`.
+  std::pair<std::string, size_t> gzip_with_cut_point(const std::string& name,
+                                                     const std::string& head,
+                                                     const std::string& tail) {
+    const std::string path = dir_ + "/" + name;
+    gzFile f = gzopen(path.c_str(), "wb");
+    EXPECT_NE(f, nullptr);
+    gzwrite(f, head.data(), static_cast<unsigned>(head.size()));
+    EXPECT_EQ(gzflush(f, Z_SYNC_FLUSH), Z_OK);
+    const auto cut = static_cast<size_t>(fs::file_size(path));
+    gzwrite(f, tail.data(), static_cast<unsigned>(tail.size()));
+    gzclose(f);
+    return {path, cut};
+  }
+
   // A CSV of `n` rows: feature = row id, label = row id % 3, for split tests.
   std::string numbered_csv(int n) {
     std::string text = "id,label\n";
@@ -171,6 +192,67 @@ TEST_F(DatasetIdxTest, CutOffGzipStreamIsAnError) {
   const std::string path = write("cut.gz", bytes.substr(0, bytes.size() / 2));
   EXPECT_THAT(user_error([&] { read_idx_images(path); }),
               AllOf(HasSubstr(path), HasSubstr("byte offset")));
+}
+
+TEST_F(DatasetIdxTest, GzipCutInsideItsTrailerIsAnError) {
+  // All items decompress, but the 8-byte CRC and length trailer is missing: never verified.
+  const std::string full = write("full.gz", idx_labels(4, {0, 1, 2, 3}), true);
+  const std::string bytes = read_bytes(full);
+  const std::string path = write("cut.gz", bytes.substr(0, bytes.size() - 4));
+  std::string hint;
+  EXPECT_EQ(user_error([&] { read_idx_labels(path); }, &hint),
+            path + ": truncated gzip stream (the file is damaged or incomplete)");
+  EXPECT_THAT(hint, HasSubstr("again"));
+
+  // Cut among the items: the truncation message says it is the gzip stream that ended.
+  const auto [images, cut] =
+      gzip_with_cut_point("img.gz", idx_images(2, 2, 2, iota_bytes(4)), std::string(4, '\1'));
+  write("img.gz", read_bytes(images).substr(0, cut));
+  EXPECT_THAT(user_error([&] { read_idx_images(images); }),
+              AllOf(HasSubstr(images), HasSubstr("the gzip stream is truncated after 4 of them")));
+}
+
+TEST_F(DatasetIdxTest, FolderIsNotADamagedFile) {
+  fs::create_directory(dir_ + "/train-images-idx3-ubyte.gz");
+  const std::string path = dir_ + "/train-images-idx3-ubyte.gz";
+  std::string hint = "unset";
+  EXPECT_EQ(user_error([&] { read_idx_images(path); }, &hint), path + " is a folder, not a file");
+  EXPECT_EQ(hint, "");
+  EXPECT_THAT(user_error([&] { read_idx_labels(path); }),
+              AllOf(HasSubstr("is a folder"), Not(HasSubstr("read failed"))));
+}
+
+TEST_F(DatasetIdxTest, EvalImagesOfAnotherShapeWithTheSamePixelCount) {
+  DataConfig config;
+  config.format = "idx";
+  config.train_images = write("ti", idx_images(2, 4, 4, iota_bytes(32)));
+  config.train_labels = write("tl", idx_labels(2, {0, 1}));
+  config.eval_images = write("ei", idx_images(1, 2, 8, iota_bytes(16)));
+  config.eval_labels = write("el", idx_labels(1, {1}));
+  const Dataset images = read_idx_images(config.train_images);
+  EXPECT_EQ(images.image_rows, 4);
+  EXPECT_EQ(images.image_cols, 4);
+  EXPECT_THAT(user_error([&] { load_data(config); }),
+              AllOf(HasSubstr(config.eval_images + " holds images of 2x8"),
+                    HasSubstr(config.train_images + " holds images of 4x4")));
+
+  // The same shape loads, and keeps its shape through load_data.
+  config.eval_images = write("ei", idx_images(1, 4, 4, iota_bytes(16)));
+  const DataSplit split = load_data(config);
+  EXPECT_EQ(split.eval.image_rows, 4);
+  EXPECT_EQ(split.train.image_cols, 4);
+}
+
+TEST_F(DatasetIdxTest, TrainLabelsOfOneClassAreAnError) {
+  DataConfig config;
+  config.format = "idx";
+  config.train_images = write("ti", idx_images(3, 1, 1, {0, 1, 2}));
+  config.train_labels = write("tl", idx_labels(3, {3, 3, 3}));
+  config.eval_images = write("ei", idx_images(2, 1, 1, {0, 1}));
+  config.eval_labels = write("el", idx_labels(2, {0, 3}));
+  EXPECT_EQ(
+      user_error([&] { load_data(config); }),
+      config.train_labels + ": all labels are class 3: a classifier needs at least 2 classes");
 }
 
 TEST_F(DatasetIdxTest, TruncatedLabelsAndHeader) {
@@ -304,6 +386,60 @@ TEST_F(DatasetCsvTest, RaggedRowNamesLineAndCounts) {
               AllOf(HasSubstr(path + ":4"), HasSubstr("2 fields, expected 3")));
 }
 
+TEST_F(DatasetCsvTest, TruncatedGzipIsAnErrorWhereverItIsCut) {
+  const std::string message = ": truncated gzip stream (the file is damaged or incomplete)";
+  // Cut at a line boundary: what decompresses is a valid, shorter CSV.
+  const auto [at_line, cut] = gzip_with_cut_point("l.csv.gz", "a,b,y\n1,2,0\n3,4,1\n", "5,6,1\n");
+  EXPECT_EQ(read_csv(at_line, true, "").rows, 3);
+  write("l.csv.gz", read_bytes(at_line).substr(0, cut));
+  std::string hint;
+  EXPECT_EQ(user_error([&] { read_csv(at_line, true, ""); }, &hint), at_line + message);
+  EXPECT_THAT(hint, HasSubstr("again"));
+
+  // Cut mid-line: reported as truncation, not as a row with too few fields.
+  const auto [mid_line, mid] =
+      gzip_with_cut_point("m.csv.gz", "a,b,c,d,y\n1,2,", "3,4,0\n5,6,7,8,1\n");
+  write("m.csv.gz", read_bytes(mid_line).substr(0, mid));
+  EXPECT_EQ(user_error([&] { read_csv(mid_line, true, ""); }), mid_line + message);
+
+  // Cut inside the 8-byte trailer: every row decompresses, but the CRC was never checked.
+  const std::string full = write("t.csv.gz", "a,y\n1,0\n2,1\n", true);
+  write("t.csv.gz", read_bytes(full).substr(0, read_bytes(full).size() - 3));
+  EXPECT_EQ(user_error([&] { read_csv(full, true, ""); }), full + message);
+
+  // And in the 10-byte gzip header.
+  write("h.csv.gz", read_bytes(full).substr(0, 5));
+  EXPECT_EQ(user_error([&] { read_csv(dir_ + "/h.csv.gz", true, ""); }),
+            dir_ + "/h.csv.gz" + message);
+}
+
+TEST_F(DatasetCsvTest, FolderIsNotAFile) {
+  fs::create_directory(dir_ + "/data.csv");
+  EXPECT_EQ(user_error([&] { read_csv(dir_ + "/data.csv", true, ""); }),
+            dir_ + "/data.csv is a folder, not a file");
+}
+
+TEST_F(DatasetCsvTest, LabelsAboveTheClassLimitNameTheLine) {
+  const std::string big = write("big.csv", "a,y\n1,0\n2,2000000\n3,1\n");
+  std::string hint;
+  EXPECT_THAT(user_error([&] { read_csv(big, true, "y"); }, &hint),
+              AllOf(HasSubstr(big + ":3"), HasSubstr("'2000000'"), HasSubstr("0 to 999"),
+                    HasSubstr("at most 1000 classes")));
+  EXPECT_THAT(hint, HasSubstr("renumber"));
+  // The largest allowed label.
+  EXPECT_EQ(read_csv(write("max.csv", "a,y\n1,0\n2,999\n"), true, "y").num_classes, kMaxClasses);
+
+  // String labels: the line where the 1001st distinct name appears.
+  std::string text = "a,y\n";
+  for (int i = 0; i <= kMaxClasses; ++i) {
+    text += std::to_string(i) + ",name" + std::to_string(i) + "\n";
+  }
+  const std::string names = write("names.csv", text);
+  EXPECT_THAT(user_error([&] { read_csv(names, true, "y"); }),
+              AllOf(HasSubstr(names + ":1002"), HasSubstr("'name1000'"),
+                    HasSubstr("1001 distinct labels"), HasSubstr("at most 1000 classes")));
+}
+
 TEST_F(DatasetCsvTest, BadFeatureValuesNameLineColumnAndText) {
   const std::string text = write("t.csv", "a,b,y\n1,2,0\n1,abc,1\n");
   EXPECT_THAT(user_error([&] { read_csv(text, true, "y"); }),
@@ -390,6 +526,68 @@ TEST_F(DatasetLoadTest, CsvLabelAboveNumClassesNamesFileAndLine) {
   config.eval = write("eval.csv", "a,y\n1,cat\n");
   EXPECT_THAT(user_error([&] { load_data(config); }),
               AllOf(HasSubstr(config.train + ":4"), HasSubstr("label 'emu' (class 2)")));
+}
+
+TEST_F(DatasetLoadTest, ClassLimitAppliesToNumClassesAndToBothFilesTogether) {
+  DataConfig config;
+  config.format = "csv";
+  config.train = write("train.csv", "a,y\n1,0\n2,1\n");
+  config.eval = write("eval.csv", "a,y\n1,0\n");
+  config.num_classes = 20000;
+  EXPECT_THAT(user_error([&] { load_data(config); }),
+              AllOf(HasSubstr("data.num_classes: 20000"), HasSubstr("limit of 1000 classes")));
+
+  // 600 names in each file, 1200 together: the eval row of a class beyond the limit is named.
+  std::string train = "a,y\n", eval = "a,y\n";
+  for (int i = 0; i < 600; ++i) {
+    train += "1,a" + std::to_string(1000 + i) + "\n";
+    eval += "1,b" + std::to_string(1000 + i) + "\n";
+  }
+  config.num_classes = 0;
+  config.train = write("train.csv", train);
+  config.eval = write("eval.csv", eval);
+  EXPECT_THAT(user_error([&] { load_data(config); }),
+              AllOf(HasSubstr(config.eval + ":"), HasSubstr("(class 1000)"),
+                    HasSubstr("limit of 1000 classes")));
+}
+
+TEST_F(DatasetLoadTest, TrainWithOneClassIsAnError) {
+  DataConfig config;
+  config.format = "csv";
+  config.train = write("train.csv", "a,y\n1,1\n2,1\n3,1\n");
+  config.eval = write("eval.csv", "a,y\n1,0\n");
+  std::string hint;
+  EXPECT_EQ(user_error([&] { load_data(config); }, &hint),
+            config.train + ": all labels are class 1: a classifier needs at least 2 classes");
+  EXPECT_THAT(hint, HasSubstr("label_column"));
+  config.num_classes = 4;  // a configured count does not make one class enough
+  EXPECT_THAT(user_error([&] { load_data(config); }), HasSubstr("all labels are class 1"));
+
+  config.num_classes = 0;
+  config.train = write("train.csv", "a,y\n1,cat\n2,cat\n");
+  config.eval = write("eval.csv", "a,y\n1,cat\n2,dog\n");
+  EXPECT_THAT(user_error([&] { load_data(config); }), HasSubstr("all labels are class 'cat'"));
+
+  // Held-out split: the file itself, or the rows held in.
+  config.eval.clear();
+  config.train = write("one.csv", "a,y\n1,2\n2,2\n3,2\n4,2\n");
+  EXPECT_EQ(user_error([&] { load_data(config); }),
+            config.train + ": all labels are class 2: a classifier needs at least 2 classes");
+  config.train = write("rare.csv", "a,y\n1,0\n2,0\n3,0\n4,1\n");
+  config.eval_fraction = 0.25;
+  bool held_in_one_class = false;
+  for (uint64_t seed = 0; seed < 20 && !held_in_one_class; ++seed) {
+    config.split_seed = seed;
+    try {
+      load_data(config);
+    } catch (const UserError& e) {
+      EXPECT_THAT(e.what(),
+                  AllOf(HasSubstr("rare.csv (held in:"), HasSubstr("all labels are class 0")));
+      EXPECT_THAT(e.hint(), HasSubstr("split_seed"));
+      held_in_one_class = true;
+    }
+  }
+  EXPECT_TRUE(held_in_one_class) << "some seed holds out the one row of class 1";
 }
 
 TEST_F(DatasetLoadTest, SeparateEvalFileSharesStringClasses) {
@@ -605,6 +803,9 @@ TEST_F(DatasetConfigTest, WrongTypesAndValuesNameKeyValueAndExpectation) {
   EXPECT_THAT(error_for("num_classes", "ten"),
               AllOf(HasSubstr("data.num_classes"), HasSubstr("\"ten\"")));
   EXPECT_THAT(error_for("num_classes", 1), HasSubstr("at least 2"));
+  EXPECT_THAT(error_for("num_classes", 100000000),
+              AllOf(HasSubstr("data.num_classes: 100000000"), HasSubstr("limit of 1000")));
+  EXPECT_THAT(error_for("num_classes", 1e12), HasSubstr("limit of 1000"));
   EXPECT_THAT(error_for("split_seed", -3), AllOf(HasSubstr("data.split_seed"), HasSubstr("-3")));
   EXPECT_THAT(error_for("scaling", "stdandard"), HasSubstr("did you mean 'standard'?"));
   EXPECT_THAT(error_for("train", 7), AllOf(HasSubstr("data.train"), HasSubstr("a string")));

@@ -71,6 +71,10 @@ struct SweepConfig {
   std::string backend = "auto";
   double report_interval_s = 5.0;  // plain-text table snapshots when stdout is not a terminal
 
+  // The metric keys each evaluation reports (HF names), with placeholder values: objectives
+  // are checked against it before anything trains.
+  nlohmann::json metric_template() const;
+
   // The parameters of trial `index`.
   TrialParams trial_params(uint64_t index, nlohmann::json* searched_out) const;
 };

@@ -10,6 +10,11 @@
 
 namespace cusweep {
 
+// The most classes a dataset may have. Labels set the class count (the largest label + 1), and
+// the model, its gradients and the confusion matrix each grow with it: a stray label such as
+// 2000000 would otherwise allocate gigabytes. 1000 covers ImageNet-1k.
+constexpr int kMaxClasses = 1000;
+
 // One split of a classification dataset, held once per process and shared read-only.
 struct Dataset {
   std::vector<float> features;  // [rows, cols], row-major
@@ -18,6 +23,9 @@ struct Dataset {
   int64_t cols = 0;
   int num_classes = 0;
   std::string source;  // file(s) it came from, for messages
+  // IDX images only: each image's shape (cols == image_rows * image_cols); 0 for CSV.
+  int64_t image_rows = 0;
+  int64_t image_cols = 0;
 };
 
 enum class Scaling {
@@ -41,7 +49,7 @@ struct DataConfig {
   Scaling scaling = Scaling::kStandard;
   int64_t max_train_samples = 0;  // 0 = all (HF scripts' --max_train_samples)
   int64_t max_eval_samples = 0;
-  int num_classes = 0;      // 0 = infer from labels; otherwise labels must be < num_classes
+  int num_classes = 0;      // 0 = infer from labels; else labels < num_classes <= kMaxClasses
   uint64_t split_seed = 0;  // shuffles CSV rows before holding out eval_fraction
 };
 

@@ -67,9 +67,6 @@ struct RunOptions {
   double progress_interval_s = 1.0;
 };
 
-// The metric keys a sweep's evaluations produce (HF names), for validating objectives early.
-nlohmann::json metrics_template(const SweepConfig& config);
-
 SweepResult run_sweep(const SweepConfig& config, const RunOptions& options);
 
 }  // namespace cusweep

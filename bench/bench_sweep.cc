@@ -1,0 +1,267 @@
+// cusweep_bench: throughput, overhead, scaling and the BLAS ceiling, measured on this machine.
+// Each mode prints one table and, with --json, writes its figures; scripts/bench.sh runs them
+// all beside the PyTorch baseline (bench/torch_baseline.py) and prints the comparison.
+#include <cblas.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "cusweep/config.h"
+#include "cusweep/error.h"
+#include "cusweep/log.h"
+#include "cusweep/runner.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+// GEMM FLOPs of one training sample (forward, weight gradients, input gradients of every layer
+// but the first) and of one evaluated sample (forward only), from the layer widths.
+struct FlopModel {
+  double train_per_sample = 0;
+  double eval_per_sample = 0;
+};
+
+FlopModel flop_model(const json& params, int64_t inputs, int classes) {
+  std::vector<int64_t> dims = {inputs};
+  if (params["architecture"] == "mlp") {
+    for (const auto& h : params["hidden_sizes"])
+      dims.push_back(h.get<int64_t>());
+  }
+  dims.push_back(classes);
+  FlopModel m;
+  for (size_t l = 0; l + 1 < dims.size(); ++l) {
+    const double mac = static_cast<double>(dims[l]) * dims[l + 1];
+    m.eval_per_sample += 2 * mac;
+    m.train_per_sample += (l == 0 ? 4 : 6) * mac;
+  }
+  return m;
+}
+
+struct SweepFigures {
+  double wall_s = 0, train_samples = 0, train_flops = 0, trial_compute_s = 0;
+  double mean_accuracy = 0;
+  int trials = 0, errors = 0;
+};
+
+SweepFigures run_measured(const SweepConfig& config, const DataSplit& data,
+                          const std::string& backend) {
+  RunOptions options;
+  options.backend = backend;
+  options.data = &data;
+  const SweepResult r = run_sweep(config, options);
+
+  SweepFigures f;
+  f.wall_s = r.wall_s;
+  f.trials = static_cast<int>(r.trials.size());
+  for (const TrialRecord& t : r.trials) {
+    if (t.status != TrialStatus::kTerminated) {
+      ++f.errors;
+      continue;
+    }
+    const FlopModel fm = flop_model(t.params, data.train.cols, data.train.num_classes);
+    const double samples = static_cast<double>(data.train.rows) * t.history.size();
+    f.train_samples += samples;
+    f.train_flops += samples * fm.train_per_sample;
+    f.mean_accuracy += t.metrics.value("eval_accuracy", 0.0);
+    for (const json& h : t.history) {
+      f.trial_compute_s +=
+          h["train_runtime"].get<double>() + h["metrics"]["eval_runtime"].get<double>();
+    }
+  }
+  const int done = f.trials - f.errors;
+  if (done > 0) f.mean_accuracy /= done;
+  return f;
+}
+
+void write_json(const std::string& path, const json& j) {
+  if (path.empty()) return;
+  std::ofstream out(path);
+  if (!out) throw UserError(fmt::format("--json {}: cannot write", path));
+  out << j.dump(2) << "\n";
+}
+
+// ---- modes
+
+int throughput(const std::string& config_path, int concurrency, int max_trials,
+               const std::string& backend, const std::string& json_path) {
+  SweepConfig config = load_sweep_config(config_path);
+  config.max_concurrent_trials = concurrency;
+  if (max_trials > 0) config.n_trials = std::min(config.n_trials, max_trials);
+  const auto t0 = Clock::now();
+  const DataSplit data = load_data(config.data);
+  const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  const SweepFigures f = run_measured(config, data, backend);
+  const json j = {{"mode", "throughput"},
+                  {"config", config_path},
+                  {"backend", backend},
+                  {"concurrency", concurrency},
+                  {"trials", f.trials},
+                  {"errors", f.errors},
+                  {"load_s", load_s},
+                  {"wall_s", f.wall_s},
+                  {"samples_per_s", f.train_samples / f.wall_s},
+                  {"trials_per_s", f.trials / f.wall_s},
+                  {"train_gflops_per_s", f.train_flops / f.wall_s / 1e9},
+                  {"mean_eval_accuracy", f.mean_accuracy},
+                  {"peak_rss_mb", peak_rss_mb()}};
+  std::printf("%-12s %6s %8s %12s %10s %12s %9s %10s\n", "mode", "conc", "trials", "samples/s",
+              "trials/s", "train GF/s", "mean acc", "peak MB");
+  std::printf("%-12s %6d %8d %12.0f %10.3f %12.1f %9.4f %10.1f\n", "throughput", concurrency,
+              f.trials, j["samples_per_s"].get<double>(), j["trials_per_s"].get<double>(),
+              j["train_gflops_per_s"].get<double>(), f.mean_accuracy, peak_rss_mb());
+  write_json(json_path, j);
+  return f.errors == 0 ? 0 : 1;
+}
+
+// Tiny trials (a few samples each): the time a trial spends outside its training and
+// evaluation steps is sampling, scheduling, bookkeeping and result writing.
+int overhead(int n_trials, const std::string& json_path) {
+  const json cfg = {{"name", "overhead"},
+                    {"data",
+                     {{"format", "idx"},
+                      {"dir", "/usr/share/datasets/fashion-mnist"},
+                      {"scaling", "unit"},
+                      {"max_train_samples", 8},
+                      {"max_eval_samples", 8}}},
+                    {"model", {{"architecture", "softmax_regression"}}},
+                    {"training", {{"num_train_epochs", 1}, {"per_device_train_batch_size", 8}}},
+                    {"metrics", {"accuracy", "f1"}},
+                    {"search_space",
+                     {{"learning_rate", {{"type", "loguniform"}, {"low", 1e-4}, {"high", 1e-1}}}}},
+                    {"n_trials", n_trials},
+                    {"max_concurrent_trials", 1}};
+  const SweepConfig config = parse_sweep_config(cfg, "overhead", ".");
+  const DataSplit data = load_data(config.data);
+  const SweepFigures f = run_measured(config, data, "cpu");
+  const double per_trial_ms = (f.wall_s - f.trial_compute_s) / n_trials * 1e3;
+  std::printf("%-12s %8s %10s %16s %20s\n", "mode", "trials", "wall s", "compute s",
+              "outside ms/trial");
+  std::printf("%-12s %8d %10.3f %16.3f %20.3f\n", "overhead", n_trials, f.wall_s, f.trial_compute_s,
+              per_trial_ms);
+  write_json(json_path, {{"mode", "overhead"},
+                         {"trials", n_trials},
+                         {"wall_s", f.wall_s},
+                         {"trial_compute_s", f.trial_compute_s},
+                         {"outside_training_ms_per_trial", per_trial_ms}});
+  return 0;
+}
+
+// Aggregate sgemm GFLOP/s of `threads` threads each running single-threaded sgemm, the way
+// cusweep runs one trial per thread.
+double sgemm_gflops(int threads, const std::vector<std::array<int, 5>>& shapes, double seconds) {
+  std::vector<double> flops(threads, 0);
+  const auto run = [&](int t) {
+    std::vector<std::vector<float>> a, b, c;
+    for (const auto& s : shapes) {
+      a.emplace_back(static_cast<size_t>(s[0]) * s[2], 0.01f);
+      b.emplace_back(static_cast<size_t>(s[2]) * s[1], 0.02f);
+      c.emplace_back(static_cast<size_t>(s[0]) * s[1], 0.f);
+    }
+    const auto t0 = Clock::now();
+    while (std::chrono::duration<double>(Clock::now() - t0).count() < seconds) {
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        const auto& s = shapes[i];  // m, n, k, trans_a, trans_b
+        const int lda = s[3] ? s[0] : s[2], ldb = s[4] ? s[2] : s[1];
+        cblas_sgemm(CblasRowMajor, s[3] ? CblasTrans : CblasNoTrans,
+                    s[4] ? CblasTrans : CblasNoTrans, s[0], s[1], s[2], 1.f, a[i].data(), lda,
+                    b[i].data(), ldb, 0.f, c[i].data(), s[1]);
+        flops[t] += 2.0 * s[0] * s[1] * s[2];
+      }
+    }
+    flops[t] /= std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back(run, t);
+  for (auto& p : pool)
+    p.join();
+  double total = 0;
+  for (double f : flops)
+    total += f;
+  return total / 1e9;
+}
+
+int sgemm(int threads, double seconds, const std::string& json_path) {
+  openblas_set_num_threads(1);
+  json j = {{"mode", "sgemm"},
+            {"threads", threads},
+            {"blas", openblas_get_config()},
+            {"core", openblas_get_corename()},
+            {"shapes", json::array()}};
+  std::printf("%-44s %12s\n", "sgemm shape (m x n x k, per thread)", "GFLOP/s");
+  // The reference workload's training step GEMMs (MLP 784-128-10) at each batch size.
+  for (int batch : {32, 64, 128, 256}) {
+    const std::vector<std::array<int, 5>> step = {
+        {batch, 128, 784, 0, 0}, {batch, 10, 128, 0, 0},  // forward
+        {128, 10, batch, 1, 0},  {batch, 128, 10, 0, 1},  // layer 2: dW, dX
+        {784, 128, batch, 1, 0},                          // layer 1: dW
+    };
+    const double g = sgemm_gflops(threads, step, seconds);
+    std::printf("%-44s %12.1f\n", fmt::format("workload step, batch {}", batch).c_str(), g);
+    j["shapes"].push_back({{"name", fmt::format("step_b{}", batch)}, {"gflops", g}});
+  }
+  const double square = sgemm_gflops(threads, {{1024, 1024, 1024, 0, 0}}, seconds);
+  std::printf("%-44s %12.1f\n", "square 1024 x 1024 x 1024", square);
+  j["shapes"].push_back({{"name", "square_1024"}, {"gflops", square}});
+  write_json(json_path, j);
+  return 0;
+}
+
+int dispatch(int argc, char** argv) {
+  CLI::App app{"cusweep benchmarks"};
+  app.require_subcommand(1);
+  std::string json_path, backend = "cpu";
+  int concurrency = 2, max_trials = 0, threads = 2, n_trials = 1000;
+  double seconds = 1.0;
+  std::string config_path = std::string(CUSWEEP_SOURCE_DIR) + "/bench/reference_workload.json";
+
+  CLI::App* tp = app.add_subcommand("throughput", "the reference workload");
+  tp->add_option("--config", config_path)->capture_default_str();
+  tp->add_option("--concurrency", concurrency)->capture_default_str();
+  tp->add_option("--max-trials", max_trials, "first N trials only (0 = all)");
+  tp->add_option("--backend", backend)->capture_default_str();
+  CLI::App* oh = app.add_subcommand("overhead", "time per trial outside training");
+  oh->add_option("--trials", n_trials)->capture_default_str();
+  CLI::App* sg = app.add_subcommand("sgemm", "the BLAS ceiling at the workload's shapes");
+  sg->add_option("--threads", threads)->capture_default_str();
+  sg->add_option("--seconds", seconds, "per shape")->capture_default_str();
+  for (CLI::App* sub : {tp, oh, sg})
+    sub->add_option("--json", json_path, "write figures here");
+  CLI11_PARSE(app, argc, argv);
+
+  set_log_level(LogLevel::kWarning);
+  if (*tp) return throughput(config_path, concurrency, max_trials, backend, json_path);
+  if (*oh) return overhead(n_trials, json_path);
+  return sgemm(threads, seconds, json_path);
+}
+
+}  // namespace
+}  // namespace cusweep
+
+int main(int argc, char** argv) {
+  try {
+    return cusweep::dispatch(argc, argv);
+  } catch (const cusweep::UserError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
