@@ -25,15 +25,14 @@ import resource
 import sys
 import time
 
-import numpy as np
-
 try:
+    import numpy as np
     import torch
     import torch.nn.functional as F
     from torch import nn
 except ImportError as e:
     sys.exit(
-        f"error: cannot import torch ({e}) with {sys.executable}.\n"
+        f"error: cannot import torch and numpy ({e}) with {sys.executable}.\n"
         "hint: install Debian's PyTorch with `apt-get install -y python3-torch` and run this "
         "script with /usr/bin/python3 (the Debian package is not visible to other Pythons)."
     )
@@ -377,7 +376,8 @@ def main(argv):
         torch.set_num_threads(2)
     print(f"torch {torch.__version__}  mode {args.mode}  {threads} thread(s) per process  "
           f"{len(trials)} trials  train {tuple(data[0].shape)}  eval {tuple(data[2].shape)}  "
-          f"data load {data_load_s:.2f} s", flush=True)
+          f"data load {data_load_s:.2f} s  OMP_WAIT_POLICY "
+          f"{os.environ.get('OMP_WAIT_POLICY', 'default')}", flush=True)
 
     results, wall_s = run_trials(trials, data, args.mode)
 
@@ -399,6 +399,9 @@ def main(argv):
         "peak_rss_children_mb": children_mb,
         "data_load_s": data_load_s,
         "torch_version": torch.__version__,
+        # libgomp's default (active) waiting spins; on a loaded 2-core machine 2 threads then
+        # train several times slower than 1, so record the policy the run used.
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "mean_eval_accuracy": mean_accuracy,
         "config": os.path.abspath(args.config),
     }

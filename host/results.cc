@@ -173,14 +173,11 @@ json best_json(const SweepResult& result, const SweepConfig& config) {
   return j;
 }
 
-ResultsWriter::ResultsWriter(const std::string& dir, const SweepConfig& config)
-    : dir_(dir), config_(config) {
+void ResultsWriter::check_folder(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw UserError(fmt::format("--out {}: cannot create the folder: {}", dir, ec.message()));
-  // Found now, not after hours of training: a result path taken by a folder. Files of an
-  // earlier sweep in the same folder are replaced; stale ones go now so that the folder never
-  // mixes two sweeps.
+  // Found now, not after hours of training: a result path taken by a folder.
   for (const char* name : {"trials.jsonl", "results.csv", "best.json", "trials.jsonl.tmp",
                            "results.csv.tmp", "best.json.tmp"}) {
     const fs::path p = fs::path(dir) / name;
@@ -188,8 +185,17 @@ ResultsWriter::ResultsWriter(const std::string& dir, const SweepConfig& config)
       throw UserError(fmt::format("{}: is a folder; cusweep writes its results there", p.string()),
                       "remove it or choose another --out");
     }
-    if (std::string(name) != "trials.jsonl") fs::remove(p, ec);
   }
+}
+
+ResultsWriter::ResultsWriter(const std::string& dir, const SweepConfig& config)
+    : dir_(dir), config_(config) {
+  check_folder(dir);
+  // Files of an earlier sweep in this folder are replaced: the stale ones go now, so that
+  // the folder never mixes two sweeps.
+  std::error_code ec;
+  fs::remove(fs::path(dir) / "results.csv", ec);
+  fs::remove(fs::path(dir) / "best.json", ec);
   const std::string path = (fs::path(dir) / "trials.jsonl").string();
   jsonl_ = std::fopen(path.c_str(), "w");
   if (jsonl_ == nullptr) {

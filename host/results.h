@@ -28,6 +28,9 @@ nlohmann::json best_json(const SweepResult& result, const SweepConfig& config);
 
 class ResultsWriter {
  public:
+  // Creates `dir` (and parents) and checks that the result files can be written there,
+  // changing nothing else; UserError if not.
+  static void check_folder(const std::string& dir);
   // Creates `dir` (and parents) and starts trials.jsonl; UserError if it cannot.
   ResultsWriter(const std::string& dir, const SweepConfig& config);
   ~ResultsWriter();

@@ -283,6 +283,7 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
     }
   }
 
+  if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   DataSplit loaded;
   const DataSplit* data = options.data;
   if (data == nullptr) {

@@ -128,6 +128,29 @@ TEST(CliTest, SweepWhereEveryTrialFailsExitsOne) {
   EXPECT_EQ(n, 2);
 }
 
+TEST(CliTest, BadMaxRowsAndResultPathTakenByAFolderExitTwoBeforeTraining) {
+  EXPECT_EQ(run("run x.json --max-rows -1").status, 2);
+  const std::string cfg = write_temp("cli_folder.json", R"({"name": "folder",
+    "data": {"format": "csv", "train": "/dev/null"}, "n_trials": 1})");
+  const std::string out = ::testing::TempDir() + "/cli_folder_out";
+  fs::create_directories(out + "/results.csv");
+  const Result r = run("run " + cfg + " --backend cpu --quiet --out " + out);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("results.csv: is a folder"));
+}
+
+TEST(CliTest, TrialThatCannotFitInMemoryFailsWithTheFigure) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string cfg = write_temp("cli_huge.json", R"({"name": "huge",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist",
+             "max_train_samples": 100, "max_eval_samples": 10},
+    "model": {"hidden_sizes": [65536, 65536]}, "n_trials": 1})");
+  const Result r =
+      run("run " + cfg + " --backend cpu --quiet --out " + ::testing::TempDir() + "/cli_huge_out");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("GiB for its model"));
+}
+
 TEST(CliTest, RunWritesTheThreeResultFiles) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
   const std::string cfg = write_temp("cli_ok.json", R"({"name": "ok",

@@ -136,6 +136,88 @@ TEST(ConfigTest, FileErrorsNameTheFileAndLine) {
   }
 }
 
+TEST(ConfigTest, SearchSpaceDrawsMustFitIntegerFields) {
+  json j = base();
+  j["search_space"] = {
+      {"per_device_train_batch_size", {{"type", "uniform"}, {"low", 16}, {"high", 64}}}};
+  EXPECT_THAT(error_of(j), HasSubstr("search_space.per_device_train_batch_size takes integers"));
+  EXPECT_THAT(error_of(j), HasSubstr("randint"));
+
+  // qrandint includes high: momentum 1 would be drawn, and momentum must be < 1.
+  j = base();
+  j["search_space"] = {{"momentum", {{"type", "qrandint"}, {"low", 0}, {"high", 1}, {"q", 1}}}};
+  EXPECT_THAT(error_of(j), HasSubstr("search_space.momentum.high"));
+}
+
+TEST(ConfigTest, ModelAndNameChecks) {
+  json j = base();
+  j["model"] = {{"hidden_sizes", json::array()}};
+  EXPECT_THAT(error_of(j), HasSubstr("an mlp needs at least one hidden layer"));
+
+  j = base();
+  j["name"] = "..";
+  EXPECT_THAT(error_of(j), HasSubstr("not a valid sweep name"));
+  j["name"] = "a\nb";
+  EXPECT_THAT(error_of(j), HasSubstr("not a valid sweep name"));
+
+  j = base();
+  j.erase("name");
+  try {
+    parse_sweep_config(j, "/tmp/my config.json", "/tmp");
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("has no 'name' and its file name gives \"my config\""));
+  }
+
+  j = base();
+  j["model"] = {{"architecture", "softmax_regression"}, {"hidden_sizes", {64}}};
+  const json params = parse_sweep_config(j, "cfg.json", ".").trial_params(0, nullptr).to_json();
+  EXPECT_FALSE(params.contains("hidden_sizes"));
+}
+
+TEST(ConfigTest, RangesOfNumbers) {
+  json j = base();
+  j["seed"] = json::parse("18446744073709551615");
+  EXPECT_THAT(error_of(j), HasSubstr("seed is out of range: 18446744073709551615"));
+
+  j = base();
+  j["report_interval_s"] = 1e308;
+  EXPECT_THAT(error_of(j), HasSubstr("report_interval_s must be in [0.1, 86400]"));
+
+  j = base();
+  j["n_trials"] = 1e30;
+  EXPECT_THAT(error_of(j), HasSubstr("n_trials is out of range"));
+}
+
+TEST(ConfigTest, ObjectiveOnAMetricNotComputedIsCaughtAtLoadWithAHint) {
+  json j = base();
+  j["objective"] = "eval_f1";
+  const std::string e = error_of(j);
+  EXPECT_THAT(e, HasSubstr("objective:"));
+  EXPECT_THAT(e, HasSubstr("eval_f1"));
+  EXPECT_THAT(e, HasSubstr("add \"f1\" to \"metrics\""));
+}
+
+TEST(ConfigTest, JsonTooDeepOrOverflowingIsAnError) {
+  const auto path = std::filesystem::path(::testing::TempDir()) / "deep.json";
+  std::ofstream(path) << "{\"n_trials\": " << std::string(100000, '[') << std::string(100000, ']')
+                      << "}";
+  try {
+    load_sweep_config(path.string());
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("nested deeper than"));
+  }
+  std::ofstream(path) << "{\"n_trials\": 1e999}";
+  try {
+    load_sweep_config(path.string());
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path.string()));
+    EXPECT_THAT(e.what(), HasSubstr("1e999"));
+  }
+}
+
 TEST(ConfigTest, TheExampleConfigLoads) {
   const SweepConfig c =
       load_sweep_config(std::string(CUSWEEP_SOURCE_DIR) + "/examples/fashion_mnist.json");

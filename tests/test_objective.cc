@@ -2,7 +2,12 @@
 // direction inference and warnings, spec/JSON parsing, Pareto fronts and `cusweep objective`.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <sstream>
 
@@ -150,6 +155,22 @@ TEST(Objective, DefaultRuleWithoutQualityMetricOrLossIsAnError) {
   EXPECT_TRUE(has(what, "eval_runtime")) << what;
 }
 
+TEST(Objective, DefaultRuleErrorSaysWhyEachKeyWasDropped) {
+  for (const char* value : {"null", "\"0.9\"", "{\"micro\":0.9}"}) {
+    const json metrics = json::parse(std::string(R"({"eval_accuracy": )") + value + "}");
+    const std::string what = user_error([&] { evaluate_one("", "", metrics); });
+    EXPECT_TRUE(has(what, "no quality metric and no eval_loss")) << what;
+    EXPECT_TRUE(has(what, std::string("eval_accuracy = ") + value + " (cusweep drops it: "))
+        << what;
+    EXPECT_TRUE(has(what, "not a number")) << what;
+  }
+  const json null_and_epoch = json::parse(R"({"eval_accuracy": null, "epoch": 2})");
+  const std::string what = user_error([&] { evaluate_one("", "", null_and_epoch); });
+  EXPECT_TRUE(has(what, "a NaN written by a JSON library becomes null")) << what;
+  EXPECT_TRUE(has(what, "epoch = 2 (HF drops it: training progress)")) << what;
+  EXPECT_TRUE(has(user_error([] { evaluate_one("", "", json::object()); }), "metrics are empty"));
+}
+
 TEST(Objective, DefaultRuleOverUnknownMetricNeedsADirection) {
   const json metrics = json::parse(R"({"eval_loss": 0.4, "eval_custom_score": 3})");
   const std::string what = user_error([&] { evaluate_one("", "", metrics); });
@@ -207,6 +228,61 @@ TEST(Objective, NanPropagatesIntoTheValue) {
   EXPECT_TRUE(std::isnan(evaluate_one("accuracy+f1", "", metrics).value));
   metrics["eval_accuracy"] = std::numeric_limits<double>::infinity();
   EXPECT_TRUE(std::isinf(evaluate_one("accuracy", "", metrics).value));
+}
+
+TEST(Objective, NonFiniteValueCarriesAWarningSayingWhy) {
+  const json huge = json::parse(R"({"eval_accuracy": 1e308, "eval_f1": 1e308})");
+  const ObjectiveValue sum = evaluate_one("", "", huge);
+  EXPECT_TRUE(std::isinf(sum.value));
+  ASSERT_EQ(sum.warnings.size(), 1u);
+  EXPECT_TRUE(has(sum.warnings[0],
+                  "objective is inf: eval_accuracy (1e+308) + eval_f1 (1e+308) "
+                  "overflows a double"))
+      << sum.warnings[0];
+  const ObjectiveValue weighted = evaluate_one("2*accuracy", "", huge);
+  ASSERT_EQ(weighted.warnings.size(), 1u);
+  EXPECT_TRUE(has(weighted.warnings[0], "objective is inf: 2*eval_accuracy"))
+      << weighted.warnings[0];
+
+  json metrics = hf_metrics();
+  metrics["eval_f1"] = std::numeric_limits<double>::quiet_NaN();
+  const ObjectiveValue nan = evaluate_one("", "", metrics);
+  ASSERT_EQ(nan.warnings.size(), 1u);
+  EXPECT_TRUE(has(nan.warnings[0], "objective is nan: eval_f1 is nan")) << nan.warnings[0];
+  metrics["eval_f1"] = -std::numeric_limits<double>::infinity();
+  const std::vector<ObjectiveValue> two =
+      evaluate_objective(parse_objective_spec("accuracy,f1", ""), metrics);
+  EXPECT_TRUE(two[0].warnings.empty());
+  ASSERT_EQ(two[1].warnings.size(), 1u);
+  EXPECT_EQ(two[1].warnings[0].rfind("objective[1]: objective is -inf: eval_f1 is -inf", 0), 0u)
+      << two[1].warnings[0];
+}
+
+TEST(Objective, UnprefixedHfKeysAreNotRenamed) {
+  for (const char* key : {"epoch", "step", "global_step", "total_flos"}) {
+    const ObjectiveSpec spec = parse_objective_spec(key, "maximize");
+    EXPECT_EQ(spec.objectives[0].terms[0].metric, key);
+  }
+  const ObjectiveValue epoch = evaluate_one("epoch", "maximize", hf_metrics());
+  EXPECT_DOUBLE_EQ(epoch.value, 3);
+  EXPECT_EQ(epoch.rule, "custom: 1*epoch");
+  EXPECT_EQ(find_dropped(epoch, "epoch"), nullptr);
+
+  // Any other bare name gets eval_ unless only the bare key is there.
+  json metrics = hf_metrics();
+  metrics["num_samples"] = 120;
+  const ObjectiveValue bare = evaluate_one("accuracy - 0.001*num_samples", "maximize", metrics);
+  EXPECT_DOUBLE_EQ(bare.value, 0.9 - 0.12);
+  ASSERT_EQ(bare.terms.size(), 2u);
+  EXPECT_EQ(bare.terms[1].metric, "num_samples");
+  EXPECT_EQ(find_dropped(bare, "num_samples"), nullptr);
+  EXPECT_EQ(bare.rule, "custom: 1*eval_accuracy - 0.001*num_samples");
+  metrics["eval_num_samples"] = 100;  // both there: the eval_ one
+  EXPECT_DOUBLE_EQ(evaluate_one("num_samples", "maximize", metrics).value, 100);
+
+  // Missing both ways: the error names the normalized name.
+  const std::string what = user_error([] { evaluate_one("epochs", "maximize", hf_metrics()); });
+  EXPECT_TRUE(has(what, "'eval_epochs'")) << what;
 }
 
 // ---- Directions.
@@ -531,9 +607,46 @@ TEST(ObjectiveCommand, BadJsonNamesTheLineAndReturns2) {
   std::istringstream in("{\n  \"eval_loss\": 0.4,\n  \"eval_f1\": oops\n}\n");
   std::ostringstream out, err;
   EXPECT_EQ(run_objective_command("-", "", "", false, in, out, err), 2);
-  EXPECT_TRUE(has(err.str(), "error: <stdin>: invalid JSON at line 3")) << err.str();
+  EXPECT_TRUE(has(err.str(), "error: <stdin>:3:14: invalid JSON")) << err.str();
   EXPECT_TRUE(has(err.str(), "hint: ")) << err.str();
   EXPECT_TRUE(out.str().empty());
+}
+
+TEST(ObjectiveCommand, InfiniteObjectiveIsNullWithAWarning) {
+  std::istringstream in(R"({"eval_accuracy": 1e308, "eval_f1": 1e308})");
+  std::ostringstream out, err;
+  ASSERT_EQ(run_objective_command("-", "", "", true, in, out, err), 0) << err.str();
+  const json result = json::parse(out.str());
+  EXPECT_TRUE(result["objective"].is_null());
+  ASSERT_EQ(result["warnings"].size(), 1u);
+  EXPECT_TRUE(has(result["warnings"][0].get<std::string>(), "objective is inf")) << out.str();
+  EXPECT_TRUE(has(err.str(), "warning: objective is inf")) << err.str();
+}
+
+TEST(ObjectiveCommand, FolderDeepNestingAndFileErrorsUseTheSharedParser) {
+  const std::string dir = ::testing::TempDir() + "cusweep_objective_XXXXXX";
+  std::string folder = dir;
+  ASSERT_NE(mkdtemp(folder.data()), nullptr);
+  std::istringstream unused;
+  std::ostringstream out, err;
+  EXPECT_EQ(run_objective_command(folder, "", "", false, unused, out, err), 2);
+  EXPECT_TRUE(has(err.str(), "error: " + folder + " is a folder, not a file")) << err.str();
+  EXPECT_FALSE(has(err.str(), "invalid JSON")) << err.str();
+
+  const std::string file = folder + "/metrics.json";
+  std::ofstream(file) << "{\"eval_loss\": 0.4,\n \"eval_f1\": }\n";
+  err.str("");
+  EXPECT_EQ(run_objective_command(file, "", "", false, unused, out, err), 2);
+  EXPECT_TRUE(has(err.str(), "error: " + file + ":2:")) << err.str();
+  EXPECT_TRUE(has(err.str(), "hint: the metrics must be one JSON object")) << err.str();
+  std::remove(file.c_str());
+  rmdir(folder.c_str());
+
+  std::istringstream deep(std::string(100000, '[') + std::string(100000, ']'));
+  err.str("");
+  EXPECT_EQ(run_objective_command("-", "", "", false, deep, out, err), 2);
+  EXPECT_TRUE(has(err.str(), "<stdin>: JSON nested deeper than")) << err.str();
+  EXPECT_TRUE(out.str().empty()) << out.str();
 }
 
 TEST(ObjectiveCommand, NotAnObjectMissingFileAndMissingMetric) {
