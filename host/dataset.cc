@@ -326,8 +326,8 @@ void set_num_classes(int configured, const std::vector<LabeledSplit>& splits,
         throw UserError(split.where(r) + ": label " + label_text(split, r) +
                             " is beyond the limit of " + std::to_string(kMaxClasses) +
                             " classes (class indices 0 to " + std::to_string(kMaxClasses - 1) + ")",
-                        "is the label column right? Train and eval together name too many "
-                        "classes");
+                        "the train and eval files together name more classes than that; is " +
+                            key_name(key_path, "label_column") + " the label column?");
       }
       if (configured == 0) num_classes = std::max(num_classes, labels[r] + 1);
     }
@@ -546,7 +546,7 @@ DataSplit load_idx(const DataConfig& config, const std::string& key_path) {
   };
   const LabeledSplit train{&split.train, where(paths[1]), &no_names};
   set_num_classes(config.num_classes, {train, {&split.eval, where(paths[3]), &no_names}}, key_path);
-  check_several_classes(train, paths[1], "are the labels from the same set as the images?");
+  check_several_classes(train, paths[1], "is " + paths[1] + " the training labels file?");
   return split;
 }
 

@@ -246,9 +246,7 @@ void assign_labels(const std::vector<std::string>& texts, const std::vector<int6
                             " makes " + std::to_string(kMaxClasses + 1) +
                             " distinct labels; at most " + std::to_string(kMaxClasses) +
                             " classes are supported",
-                        "is " + column +
-                            " really the label column? A classifier with this many "
-                            "classes needs more data than a sweep over CSV files can hold");
+                        "is " + column + " the label column? If not, set label_column");
       }
     }
     class_names->clear();
