@@ -97,11 +97,24 @@ void write_json(const std::string& path, const json& j) {
 
 // ---- modes
 
-int throughput(const std::string& config_path, int concurrency, int max_trials,
-               const std::string& backend, const std::string& json_path) {
-  SweepConfig config = load_sweep_config(config_path);
-  config.max_concurrent_trials = concurrency;
-  if (max_trials > 0) config.n_trials = std::min(config.n_trials, max_trials);
+struct ThroughputArgs {
+  std::string config_path = std::string(CUSWEEP_SOURCE_DIR) + "/bench/reference_workload.json";
+  std::string backend = "cpu";
+  int concurrency = 2;
+  int max_trials = 0;  // first N trials only
+  int trials = 0;      // n_trials override (the grid repeats past its size)
+  int64_t max_train_samples = 0;
+};
+
+int throughput(const ThroughputArgs& a, const std::string& json_path) {
+  SweepConfig config = load_sweep_config(a.config_path);
+  config.max_concurrent_trials = a.concurrency;
+  if (a.trials > 0) config.n_trials = a.trials;
+  if (a.max_trials > 0) config.n_trials = std::min(config.n_trials, a.max_trials);
+  if (a.max_train_samples > 0) config.data.max_train_samples = a.max_train_samples;
+  const int concurrency = a.concurrency;
+  const std::string& backend = a.backend;
+  const std::string& config_path = a.config_path;
   const auto t0 = Clock::now();
   const DataSplit data = load_data(config.data);
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -226,16 +239,18 @@ int sgemm(int threads, double seconds, const std::string& json_path) {
 int dispatch(int argc, char** argv) {
   CLI::App app{"cusweep benchmarks"};
   app.require_subcommand(1);
-  std::string json_path, backend = "cpu";
-  int concurrency = 2, max_trials = 0, threads = 2, n_trials = 1000;
+  std::string json_path;
+  int threads = 2, n_trials = 1000;
   double seconds = 1.0;
-  std::string config_path = std::string(CUSWEEP_SOURCE_DIR) + "/bench/reference_workload.json";
+  ThroughputArgs ta;
 
   CLI::App* tp = app.add_subcommand("throughput", "the reference workload");
-  tp->add_option("--config", config_path)->capture_default_str();
-  tp->add_option("--concurrency", concurrency)->capture_default_str();
-  tp->add_option("--max-trials", max_trials, "first N trials only (0 = all)");
-  tp->add_option("--backend", backend)->capture_default_str();
+  tp->add_option("--config", ta.config_path)->capture_default_str();
+  tp->add_option("--concurrency", ta.concurrency)->capture_default_str();
+  tp->add_option("--max-trials", ta.max_trials, "first N trials only (0 = all)");
+  tp->add_option("--trials", ta.trials, "n_trials override; the grid repeats past its size");
+  tp->add_option("--max-train-samples", ta.max_train_samples, "use the first N training images");
+  tp->add_option("--backend", ta.backend)->capture_default_str();
   CLI::App* oh = app.add_subcommand("overhead", "time per trial outside training");
   oh->add_option("--trials", n_trials)->capture_default_str();
   CLI::App* sg = app.add_subcommand("sgemm", "the BLAS ceiling at the workload's shapes");
@@ -245,8 +260,8 @@ int dispatch(int argc, char** argv) {
     sub->add_option("--json", json_path, "write figures here");
   CLI11_PARSE(app, argc, argv);
 
-  set_log_level(LogLevel::kWarning);
-  if (*tp) return throughput(config_path, concurrency, max_trials, backend, json_path);
+  set_log_level(LogLevel::kError);  // repeated grid combinations are intended here
+  if (*tp) return throughput(ta, json_path);
   if (*oh) return overhead(n_trials, json_path);
   return sgemm(threads, seconds, json_path);
 }

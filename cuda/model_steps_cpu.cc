@@ -16,6 +16,38 @@
 namespace cusweep {
 namespace {
 
+// The optimizer update touches every parameter every step: at small batches it costs as much as
+// the GEMMs. GCC compiles these functions once per instruction set and picks the clone the CPU
+// supports when the program loads (an ifunc), so AVX-512 machines get 16 lanes and every
+// x86-64 still runs. The loops are the same Thrust calls over the same functors; only the
+// instruction set changes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CUSWEEP_CPU_CLONES \
+  __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CUSWEEP_CPU_CLONES
+#endif
+
+template <class F>
+inline void for_each_index(int64_t n, F f) {
+  thrust::for_each_n(thrust::cpp::par, thrust::counting_iterator<steps::Index>(0), n, f);
+}
+
+CUSWEEP_CPU_CLONES void adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n,
+                                  const AdamWStep& s) {
+  for_each_index(n, steps::AdamWUpdate{p, g, m, v, s});
+}
+
+CUSWEEP_CPU_CLONES void sgd_cpu(float* p, const float* g, float* velocity, int64_t n,
+                                const SgdStep& s) {
+  for_each_index(n, steps::SgdUpdate{p, g, velocity, s});
+}
+
+CUSWEEP_CPU_CLONES void activation_backward_cpu(const float* da, const float* z, const float* a,
+                                                int64_t n, Activation act, float* dz) {
+  for_each_index(n, steps::ActivationBackward{da, z, a, act, dz});
+}
+
 class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
  public:
   explicit CpuSlot(int index) : location_("cpu:" + std::to_string(index)) {}
@@ -41,6 +73,19 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
             const float* b, int ldb, float beta, float* c, int ldc) override {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+
+  void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n,
+                    const AdamWStep& step) override {
+    adamw_cpu(params, grads, m, v, n, step);
+  }
+  void sgd_update(float* params, const float* grads, float* velocity, int64_t n,
+                  const SgdStep& step) override {
+    sgd_cpu(params, grads, velocity, n, step);
+  }
+  void activation_backward(const float* da, const float* z, const float* a, int64_t n,
+                           Activation act, float* dz) override {
+    activation_backward_cpu(da, z, a, n, act, dz);
   }
 
   const char* location() const override { return location_.c_str(); }

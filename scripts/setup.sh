@@ -2,15 +2,17 @@
 # Installs what cusweep needs on Debian 12 (only the packages that are missing).
 #   scripts/setup.sh          build and run: compiler, CMake, libraries, Fashion-MNIST
 #   scripts/setup.sh --test   also the test-only packages (GoogleTest, scikit-learn's CSVs)
+#   scripts/setup.sh --bench  also the benchmark baseline (Debian's PyTorch)
 # The CUDA toolkit is not a Debian package: when /usr/local/cuda is present the CUDA backend
 # is built too; without it Debian's Thrust serves the CPU build.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
   libfmt-dev zlib1g-dev libopenblas-dev libthrust-dev dataset-fashion-mnist)
-if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev python3-sklearn clang-format)
-fi
+case "${1:-}" in
+  --test) packages+=(libgtest-dev libgmock-dev python3-sklearn clang-format) ;;
+  --bench) packages+=(python3-torch) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Reads the JSON files scripts/bench.sh wrote into a folder, prints one table with the
+ratios the throughput targets are stated in, and writes them all to FOLDER/bench.json."""
+import json
+import os
+import sys
+
+
+def load(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def main():
+    folder = sys.argv[1] if len(sys.argv) > 1 else "runs/bench"
+    cus = load(folder, "cusweep.json")
+    seq = load(folder, "torch_sequential.json")
+    two = load(folder, "torch_two_processes.json")
+    sgemm = load(folder, "sgemm.json")
+    overhead = load(folder, "overhead.json")
+    scaling = {c: load(folder, f"scaling_c{c}.json") for c in (1, 2, 4, 8)}
+    counts = {n: load(folder, f"trials_{n}.json") for n in (8, 32, 128)}
+
+    rows = []
+    def row(name, value, unit="", target=""):
+        rows.append((name, value, unit, target))
+
+    if cus:
+        row("cusweep samples/s (2 concurrent)", f"{cus['samples_per_s']:.0f}")
+        row("cusweep trials/s", f"{cus['trials_per_s']:.3f}")
+        row("cusweep training GFLOP/s", f"{cus['train_gflops_per_s']:.1f}")
+        row("cusweep wall", f"{cus['wall_s']:.1f}", "s")
+        row("cusweep peak memory", f"{cus['peak_rss_mb']:.0f}", "MB")
+        row("cusweep mean eval_accuracy", f"{cus['mean_eval_accuracy']:.4f}")
+    best_torch = None
+    for label, t in (("PyTorch sequential, 2 threads", seq), ("PyTorch 2 processes x 1 thread", two)):
+        if t:
+            row(f"{label}: samples/s", f"{t['samples_per_s']:.0f}")
+            row(f"{label}: mean eval_accuracy", f"{t['mean_eval_accuracy']:.4f}")
+            if best_torch is None or t["samples_per_s"] > best_torch["samples_per_s"]:
+                best_torch = t
+    if cus and best_torch:
+        ratio = cus["samples_per_s"] / best_torch["samples_per_s"]
+        row("cusweep / best PyTorch samples/s", f"{ratio:.2f}", "x", ">= 5x")
+        row("accuracy difference (cusweep - PyTorch)",
+            f"{cus['mean_eval_accuracy'] - best_torch['mean_eval_accuracy']:+.4f}")
+    if sgemm and cus:
+        shapes = {s["name"]: s["gflops"] for s in sgemm["shapes"]}
+        # The workload mixes batch sizes 32..256 equally by trial count; weight the step
+        # ceilings by the samples each batch size trains (equal) -> harmonic mean of times.
+        steps = [shapes[k] for k in shapes if k.startswith("step_")]
+        ceiling = len(steps) / sum(1.0 / g for g in steps)
+        row("sgemm ceiling at the workload's shapes", f"{ceiling:.1f}", "GFLOP/s")
+        row("sgemm ceiling, square 1024", f"{shapes['square_1024']:.1f}", "GFLOP/s")
+        row("cusweep training FLOP/s / ceiling", f"{100 * cus['train_gflops_per_s'] / ceiling:.0f}",
+            "%", ">= 60%")
+    if overhead:
+        row("time outside training per trial", f"{overhead['outside_training_ms_per_trial']:.3f}",
+            "ms", "< 1 ms")
+    base = scaling.get(1)
+    for c, s in scaling.items():
+        if s:
+            row(f"samples/s at {c} concurrent", f"{s['samples_per_s']:.0f}")
+    if base:
+        for c, s in scaling.items():
+            if s and c > 1:
+                growth = (s["peak_rss_mb"] - base["peak_rss_mb"]) / (c - 1)
+                row(f"peak memory growth per extra trial ({c} concurrent)", f"{growth:.1f}", "MB",
+                    "< model state (1.6 MB)")
+    for n, s in counts.items():
+        if s:
+            row(f"wall time, {n} trials", f"{s['wall_s']:.1f}", "s")
+
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print(f"\n{'measure':<{width}}  {'value':>10} {'unit':<8} target")
+    for name, value, unit, target in rows:
+        print(f"{name:<{width}}  {value:>10} {unit:<8} {target}")
+    everything = {"cusweep": cus, "torch_sequential": seq, "torch_two_processes": two,
+                  "sgemm": sgemm, "overhead": overhead,
+                  "scaling": {str(c): s for c, s in scaling.items()},
+                  "trial_counts": {str(n): s for n, s in counts.items()},
+                  "table": [{"measure": r[0], "value": r[1], "unit": r[2], "target": r[3]}
+                            for r in rows]}
+    with open(os.path.join(folder, "bench.json"), "w") as f:
+        json.dump(everything, f, indent=2)
+    print(f"\nwritten: {os.path.join(folder, 'bench.json')}")
+
+
+if __name__ == "__main__":
+    main()

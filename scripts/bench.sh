@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The throughput benchmark (issue: fused trials and the PyTorch comparison), one command.
+# Runs on the CPU (2 threads budget): the BLAS ceiling, cusweep on the reference workload
+# (bench/reference_workload.json), the same trials in PyTorch (sequential with 2 threads; two
+# processes with 1 thread each), scheduling overhead, scaling with concurrency and trial count.
+# Prints one table (bench/report.py) and writes every figure to $OUT_DIR/bench.json.
+#   scripts/bench.sh [--quick]     --quick: 4 trials instead of 32, for a smoke run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT_DIR:-runs/bench}
+mkdir -p "$out"
+quick=0
+[[ "${1:-}" == "--quick" ]] && quick=1
+max=$([ $quick -eq 1 ] && echo 4 || echo 0)
+
+scripts/setup.sh --bench
+scripts/build.sh -DCUSWEEP_TESTS=OFF
+bench=build/bench/cusweep_bench
+
+echo "== sgemm ceiling (2 threads, 1 BLAS thread each)"
+$bench sgemm --threads 2 --seconds $([ $quick -eq 1 ] && echo 0.2 || echo 2) --json "$out/sgemm.json"
+echo "== cusweep, reference workload, 2 concurrent trials"
+$bench throughput --concurrency 2 --max-trials $max --json "$out/cusweep.json"
+echo "== PyTorch, sequential, 2 threads"
+/usr/bin/python3 bench/torch_baseline.py --mode sequential --max-trials $max --json "$out/torch_sequential.json"
+echo "== PyTorch, two processes, 1 thread each"
+/usr/bin/python3 bench/torch_baseline.py --mode two-processes --max-trials $max --json "$out/torch_two_processes.json"
+echo "== scheduling overhead"
+$bench overhead --trials $([ $quick -eq 1 ] && echo 50 || echo 1000) --json "$out/overhead.json"
+echo "== scaling with concurrency (separate processes, so peak memory is per setting)"
+for c in 1 2 4 8; do
+  $bench throughput --concurrency $c --max-trials $([ $quick -eq 1 ] && echo 4 || echo 16) \
+    --json "$out/scaling_c$c.json"
+done
+echo "== wall time against trial count (2 concurrent, 10,000 training images)"
+for n in 8 32 128; do
+  $bench throughput --concurrency 2 --trials $n --max-train-samples 10000 \
+    --json "$out/trials_$n.json"
+done
+python3 bench/report.py "$out"
