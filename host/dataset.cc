@@ -14,18 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "csv_reader.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 
 namespace cusweep {
-namespace internal {
-// Defined in dataset_csv.cc, kept out of the public header: read_csv plus the class names
-// (empty when labels were integers), each row's line number and the feature columns' names.
-Dataset read_csv_detailed(const std::string& path, bool header, const std::string& label_column,
-                          std::vector<std::string>* class_names, std::vector<int64_t>* row_lines,
-                          std::vector<std::string>* feature_names);
-}  // namespace internal
-
 namespace {
 
 namespace fs = std::filesystem;

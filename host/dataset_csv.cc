@@ -13,16 +13,11 @@
 #include <string_view>
 #include <vector>
 
+#include "csv_reader.h"
 #include "cusweep/dataset.h"
 #include "cusweep/error.h"
 
 namespace cusweep {
-namespace internal {
-Dataset read_csv_detailed(const std::string& path, bool header, const std::string& label_column,
-                          std::vector<std::string>* class_names, std::vector<int64_t>* row_lines,
-                          std::vector<std::string>* feature_names);
-}  // namespace internal
-
 namespace {
 
 // Bad text is quoted in messages; a runaway field (a whole binary file) is cut to this length.

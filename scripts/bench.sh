@@ -14,8 +14,8 @@ quick=0
 max=$([ $quick -eq 1 ] && echo 4 || echo 0)
 
 scripts/setup.sh --bench
-scripts/build.sh -DCUSWEEP_TESTS=OFF
-bench=build/bench/cusweep_bench
+CUSWEEP_BUILD_DIR=build-bench scripts/build.sh -DCUSWEEP_TESTS=OFF
+bench=build-bench/bench/cusweep_bench
 
 echo "== sgemm ceiling (2 threads, 1 BLAS thread each)"
 $bench sgemm --threads 2 --seconds $([ $quick -eq 1 ] && echo 0.2 || echo 2) --json "$out/sgemm.json"

@@ -12,8 +12,11 @@ import sys
 
 
 def load(folder):
-    with open(f"{folder}/trials.jsonl") as f:
-        return {t["index"]: t for t in map(json.loads, f)}
+    try:
+        with open(f"{folder}/trials.jsonl") as f:
+            return {t["index"]: t for t in map(json.loads, f)}
+    except OSError as e:
+        sys.exit(f"error: {folder}: no results to compare ({e.strerror})")
 
 
 def main():

@@ -6,34 +6,54 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/cusweep-gpu-check}
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt" ||
+  echo "nvidia-smi: no GPU visible; the CUDA checks below will fail or skip"
 
 start=$(date +%s)
 scripts/setup.sh --test >"$out/setup.log" 2>&1 || echo "setup failed (see setup.log)"
+export CUSWEEP_BUILD_DIR=${CUSWEEP_BUILD_DIR:-build-gpu}
+bin=$CUSWEEP_BUILD_DIR/cusweep
 CUSWEEP_BUILD_JOBS=${CUSWEEP_BUILD_JOBS:-16} scripts/build.sh -DCMAKE_CUDA_ARCHITECTURES=90 \
-  >"$out/build.log" 2>&1
+  -DCUSWEEP_TESTS=ON >"$out/build.log" 2>&1
 build_rc=$?
-build/cusweep devices | tee "$out/devices.txt"
+$bin devices | tee "$out/devices.txt"
 
-(cd build && ctest -j 8 --output-on-failure --timeout 600) >"$out/ctest.log" 2>&1
+(cd "$CUSWEEP_BUILD_DIR" && ctest -j 8 --output-on-failure --timeout 600) >"$out/ctest.log" 2>&1
 test_rc=$?
 cuda_tests=$(grep -cE 'cuda|Cuda' "$out/ctest.log" || true)
 cuda_skipped=$(grep -E '(cuda|Cuda).*Skipped' "$out/ctest.log" | wc -l)
 
 cfg=examples/gpu_check.json
-build/cusweep run "$cfg" --backend cuda --quiet --out "$out/sweep_cuda" >"$out/sweep_cuda.log" 2>&1
+$bin run "$cfg" --backend cuda --quiet --out "$out/sweep_cuda" >"$out/sweep_cuda.log" 2>&1
 cuda_rc=$?
-build/cusweep run "$cfg" --backend cpu --quiet --out "$out/sweep_cpu" >"$out/sweep_cpu.log" 2>&1
+$bin run "$cfg" --backend cpu --quiet --out "$out/sweep_cpu" >"$out/sweep_cpu.log" 2>&1
 cpu_rc=$?
 python3 scripts/compare_runs.py "$out/sweep_cpu" "$out/sweep_cuda" | tee "$out/compare.txt"
 compare_rc=${PIPESTATUS[0]}
 
+# The reference workload on the GPU at several concurrencies (one stream per slot).
+bench_rows=()
+for c in 1 8 32; do
+  if timeout 120 "$CUSWEEP_BUILD_DIR/bench/cusweep_bench" throughput --backend cuda \
+      --concurrency $c --json "$out/bench_cuda_c$c.json" >"$out/bench_cuda_c$c.log" 2>&1; then
+    bench_rows+=("$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); \
+print(f'{j[\"samples_per_s\"]:.0f} samples/s, {j[\"wall_s\"]:.1f} s')" "$out/bench_cuda_c$c.json")")
+  else
+    bench_rows+=("failed (see bench_cuda_c$c.log)")
+  fi
+done
+
 printf '\n%-28s %s\n' "check" "result"
 printf '%-28s %s\n' "build (sm_90)" "$([ $build_rc -eq 0 ] && echo ok || echo "FAILED rc=$build_rc")"
-printf '%-28s %s\n' "ctest" "$(tail -n 3 "$out/ctest.log" | grep -E 'tests passed|tests failed' || echo "rc=$test_rc")"
+printf '%-28s %s\n' "ctest" "$(grep -E 'tests passed|tests failed' "$out/ctest.log" || echo "rc=$test_rc")"
 printf '%-28s %s\n' "cuda test lines / skipped" "$cuda_tests / $cuda_skipped"
 printf '%-28s %s\n' "sweep cuda (rc, wall)" "$cuda_rc, $(grep -o '([0-9.]* s on [^)]*' "$out/sweep_cuda.log" | head -1)"
 printf '%-28s %s\n' "sweep cpu (rc, wall)" "$cpu_rc, $(grep -o '([0-9.]* s on cpu' "$out/sweep_cpu.log" | head -1)"
 printf '%-28s %s\n' "cuda vs cpu metrics" "$([ $compare_rc -eq 0 ] && echo agree || echo DIFFER)"
+i=0
+for c in 1 8 32; do
+  printf '%-28s %s\n' "bench cuda, $c concurrent" "${bench_rows[$i]}"
+  i=$((i + 1))
+done
 printf '%-28s %ss\n' "total" "$(($(date +%s) - start))"
 [ $build_rc -eq 0 ] && [ $test_rc -eq 0 ] && [ $cuda_rc -eq 0 ] && [ $compare_rc -eq 0 ]
