@@ -44,7 +44,7 @@ DEFAULT_MODEL = {"architecture": "mlp", "hidden_sizes": [128], "activation": "re
 DEFAULT_TRAINING = {
     "learning_rate": 1e-3,
     "per_device_train_batch_size": 64,
-    "per_device_eval_batch_size": 1024,
+    "per_device_eval_batch_size": 256,
     "num_train_epochs": 3,
     "weight_decay": 0.0,
     "warmup_ratio": 0.0,

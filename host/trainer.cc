@@ -50,7 +50,7 @@ struct Trainer::Buffers {
   float* state1 = nullptr;   // AdamW m, or SGD velocity
   float* state2 = nullptr;   // AdamW v
   std::vector<float*> z, a;  // per layer: pre-activation and activation [max_rows, width]
-  float* delta[2] = {nullptr, nullptr};  // backward ping-pong [max_rows, max_width]
+  float* delta[2] = {nullptr, nullptr};  // backward ping-pong [train_batch, max_width]
   float* batch = nullptr;                // [train_batch, input]
   int32_t* batch_labels = nullptr;       // [train_batch]
   float* ones = nullptr;                 // [train_batch], for bias gradients as a GEMM
@@ -97,7 +97,8 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
 
   const double layers_d = static_cast<double>(layers);
   check_memory(static_cast<double>(param_count_) * (params.optim == "adamw" ? 4 : 3) +
-               static_cast<double>(max_rows) * max_width * (2 * layers_d + 2) +
+               static_cast<double>(max_rows) * max_width * 2 * layers_d +
+               static_cast<double>(batch) * max_width * 2 +
                static_cast<double>(batch) * (dims_[0] + 2) + 3.0 * data.eval.rows +
                static_cast<double>(data.train.rows));
 
@@ -114,8 +115,9 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
     b.z.push_back(own(alloc<float>(slot, max_rows * dims_[l + 1])));
     b.a.push_back(own(alloc<float>(slot, max_rows * dims_[l + 1])));
   }
-  b.delta[0] = own(alloc<float>(slot, max_rows * max_width));
-  b.delta[1] = own(alloc<float>(slot, max_rows * max_width));
+  // Only training steps go backward: the gradients need rows for one training batch.
+  b.delta[0] = own(alloc<float>(slot, batch * max_width));
+  b.delta[1] = own(alloc<float>(slot, batch * max_width));
   b.batch = own(alloc<float>(slot, batch * dims_[0]));
   b.batch_labels = own(alloc<int32_t>(slot, batch));
   b.ones = own(alloc<float>(slot, batch));

@@ -26,7 +26,7 @@ struct TrialParams {
   // training (HF TrainingArguments names; defaults differ where noted in the README)
   double learning_rate = 1e-3;
   int per_device_train_batch_size = 64;
-  int per_device_eval_batch_size = 1024;
+  int per_device_eval_batch_size = 256;
   int num_train_epochs = 3;
   double weight_decay = 0.0;
   double warmup_ratio = 0.0;
