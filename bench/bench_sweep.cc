@@ -104,6 +104,7 @@ struct ThroughputArgs {
   int max_trials = 0;  // first N trials only
   int trials = 0;      // n_trials override (the grid repeats past its size)
   int64_t max_train_samples = 0;
+  int fused = -1;  // fused_trials override (-1 = the config's, 0 = auto)
 };
 
 int throughput(const ThroughputArgs& a, const std::string& json_path) {
@@ -112,6 +113,7 @@ int throughput(const ThroughputArgs& a, const std::string& json_path) {
   if (a.trials > 0) config.n_trials = a.trials;
   if (a.max_trials > 0) config.n_trials = std::min(config.n_trials, a.max_trials);
   if (a.max_train_samples > 0) config.data.max_train_samples = a.max_train_samples;
+  if (a.fused >= 0) config.fused_trials = a.fused;
   const int concurrency = a.concurrency;
   const std::string& backend = a.backend;
   const std::string& config_path = a.config_path;
@@ -124,6 +126,7 @@ int throughput(const ThroughputArgs& a, const std::string& json_path) {
                   {"config", config_path},
                   {"backend", backend},
                   {"concurrency", concurrency},
+                  {"fused_trials", config.fused_trials},
                   {"trials", f.trials},
                   {"errors", f.errors},
                   {"load_s", load_s},
@@ -251,6 +254,7 @@ int dispatch(int argc, char** argv) {
   tp->add_option("--trials", ta.trials, "n_trials override; the grid repeats past its size");
   tp->add_option("--max-train-samples", ta.max_train_samples, "use the first N training images");
   tp->add_option("--backend", ta.backend)->capture_default_str();
+  tp->add_option("--fused", ta.fused, "fused_trials override (0 = auto)");
   CLI::App* oh = app.add_subcommand("overhead", "time per trial outside training");
   oh->add_option("--trials", n_trials)->capture_default_str();
   CLI::App* sg = app.add_subcommand("sgemm", "the BLAS ceiling at the workload's shapes");

@@ -17,6 +17,7 @@ def load(folder, name):
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else "runs/bench"
     cus = load(folder, "cusweep.json")
+    fused = load(folder, "cusweep_fused4.json")
     seq = load(folder, "torch_sequential.json")
     two = load(folder, "torch_two_processes.json")
     sgemm = load(folder, "sgemm.json")
@@ -35,6 +36,8 @@ def main():
         row("cusweep wall", f"{cus['wall_s']:.1f}", "s")
         row("cusweep peak memory", f"{cus['peak_rss_mb']:.0f}", "MB")
         row("cusweep mean eval_accuracy", f"{cus['mean_eval_accuracy']:.4f}")
+    if fused:
+        row("cusweep fused trials (groups of 4) samples/s", f"{fused['samples_per_s']:.0f}")
     best_torch = None
     for label, t in (("PyTorch sequential, 2 threads", seq), ("PyTorch 2 processes x 1 thread", two)):
         if t:
@@ -78,7 +81,7 @@ def main():
     print(f"\n{'measure':<{width}}  {'value':>10} {'unit':<8} target")
     for name, value, unit, target in rows:
         print(f"{name:<{width}}  {value:>10} {unit:<8} {target}")
-    everything = {"cusweep": cus, "torch_sequential": seq, "torch_two_processes": two,
+    everything = {"cusweep": cus, "cusweep_fused4": fused, "torch_sequential": seq, "torch_two_processes": two,
                   "sgemm": sgemm, "overhead": overhead,
                   "scaling": {str(c): s for c, s in scaling.items()},
                   "trial_counts": {str(n): s for n, s in counts.items()},

@@ -74,6 +74,15 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
                                      a, lda, &beta, c, ldc));
   }
 
+  void gemm_strided_batched(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                            const float* a, int lda, int64_t stride_a, const float* b, int ldb,
+                            int64_t stride_b, float beta, float* c, int ldc, int64_t stride_c,
+                            int count) override {
+    CUSWEEP_CUBLAS_CHECK(cublasSgemmStridedBatched(
+        handle_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+        &alpha, b, ldb, stride_b, a, lda, stride_a, &beta, c, ldc, stride_c, count));
+  }
+
   const char* location() const override { return location_.c_str(); }
 
  private:

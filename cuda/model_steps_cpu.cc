@@ -88,6 +88,17 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
     activation_backward_cpu(da, z, a, n, act, dz);
   }
 
+  // The same call per trial: each fused trial's GEMM is bit-identical to its unfused one.
+  void gemm_strided_batched(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                            const float* a, int lda, int64_t stride_a, const float* b, int ldb,
+                            int64_t stride_b, float beta, float* c, int ldc, int64_t stride_c,
+                            int count) override {
+    for (int i = 0; i < count; ++i) {
+      gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+           c + i * stride_c, ldc);
+    }
+  }
+
   const char* location() const override { return location_.c_str(); }
 
  private:

@@ -33,6 +33,7 @@ const std::vector<std::string> kTopLevelKeys = {"name",
                                                 "max_concurrent_trials",
                                                 "seed",
                                                 "backend",
+                                                "fused_trials",
                                                 "report_interval_s",
                                                 "$schema",
                                                 "description"};
@@ -419,6 +420,10 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
     const int64_t s = json_int(j["seed"], "seed");
     if (s < 0) throw UserError(fmt::format("seed must be >= 0, got {}", s));
     c.seed = static_cast<uint64_t>(s);
+  }
+  if (j.contains("fused_trials") &&
+      !(j["fused_trials"].is_string() && j["fused_trials"].get<std::string>() == "auto")) {
+    c.fused_trials = positive_int(j["fused_trials"], "fused_trials (\"auto\" or a count)", 64);
   }
   if (j.contains("backend")) c.backend = one_of(j["backend"], "backend", {"auto", "cpu", "cuda"});
   if (j.contains("report_interval_s")) {

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
@@ -22,6 +24,10 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+
+// fused_trials "auto" on CUDA: enough trials per slot to fill the GPU's small GEMMs. Chosen
+// without a GPU measurement yet (none was available); scripts/gpu-check.sh reports the rates.
+constexpr int kAutoFusedTrialsCuda = 8;
 
 // FNV-1a: a stable 20-bit tag for trial names, from the sweep's name, seed and config.
 std::string sweep_tag(const SweepConfig& c) {
@@ -74,17 +80,26 @@ class SweepRun {
       TrialRecord& t = trials_[i];
       t.index = i;
       t.name = fmt::format("{}_{}_{:05d}", config.name, tag, i);
-      TrialParams p = config.trial_params(i, &t.searched);
-      t.params = p.to_json();
+      params_.push_back(config.trial_params(i, &t.searched));
+      t.params = params_.back().to_json();
     }
   }
 
   std::vector<TrialRecord> run(double* wall_s) {
     const auto t0 = Clock::now();
     const int slots = std::min(config_.max_concurrent_trials, config_.n_trials);
+    form_groups(slots);
     std::vector<std::thread> workers;
-    for (int s = 0; s < slots; ++s)
-      workers.emplace_back([this, s] { worker(s); });
+    for (int s = 0; s < slots; ++s) {
+      try {
+        workers.emplace_back([this, s] { worker(s); });
+      } catch (const std::system_error& e) {
+        // Out of threads (a pids limit, say): run on the slots that did start.
+        if (s == 0) throw DeviceError(fmt::format("cannot start a worker thread: {}", e.what()));
+        log_warning(fmt::format("started {} of {} slots: {}", s, slots, e.what()));
+        break;
+      }
+    }
     std::thread reporter;
     if (options_.on_progress) reporter = std::thread([this, slots, t0] { report(slots, t0); });
 
@@ -101,6 +116,30 @@ class SweepRun {
   }
 
  private:
+  // Groups trials of the same shapes (Trainer::fusion_key) in index order, up to the fusion
+  // size, but never so large that a slot would be left idle. A group is taken by a slot when
+  // its first trial's turn comes; the grouping depends on the configs alone, never on timing.
+  void form_groups(int slots) {
+    int fuse = config_.fused_trials > 0 ? config_.fused_trials
+                                        : (backend_.name() == "cuda" ? kAutoFusedTrialsCuda : 1);
+    fuse = std::max(1, std::min(fuse, (config_.n_trials + slots - 1) / slots));
+    std::map<std::string, size_t> open;  // fusion key -> index of its open group
+    for (size_t i = 0; i < trials_.size(); ++i) {
+      if (fuse == 1) {
+        groups_.push_back({i});
+        continue;
+      }
+      const std::string key = Trainer::fusion_key(params_[i]);
+      const auto it = open.find(key);
+      if (it == open.end() || groups_[it->second].size() >= static_cast<size_t>(fuse)) {
+        open[key] = groups_.size();
+        groups_.push_back({i});
+      } else {
+        groups_[it->second].push_back(i);
+      }
+    }
+  }
+
   void worker(int slot_index) {
     std::unique_ptr<Slot> slot;
     try {
@@ -110,78 +149,102 @@ class SweepRun {
       return;  // the other slots take its trials
     }
     for (;;) {
-      const uint64_t index = next_.fetch_add(1);
-      if (index >= trials_.size()) return;
-      run_trial(*slot, index);
+      const uint64_t g = next_.fetch_add(1);
+      if (g >= groups_.size()) return;
+      run_group(*slot, groups_[g]);
     }
   }
 
-  void run_trial(Slot& slot, uint64_t index) {
+  void run_group(Slot& slot, const std::vector<size_t>& group) {
     const auto t0 = Clock::now();
+    const std::string location = group.size() == 1
+                                     ? std::string(slot.location())
+                                     : fmt::format("{}/f{}", slot.location(), group.size());
+    std::vector<TrialRecord> results;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      trials_[index].status = TrialStatus::kRunning;
-      trials_[index].location = slot.location();
+      for (size_t i : group) {
+        trials_[i].status = TrialStatus::kRunning;
+        trials_[i].location = location;
+        results.push_back(trials_[i]);
+      }
       ++busy_;
     }
-    TrialRecord result;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      result = trials_[index];
-    }
     try {
-      train(slot, result);
+      train(slot, group, results);
     } catch (const std::exception& e) {
-      result.status = TrialStatus::kError;
-      result.error = e.what();
+      for (TrialRecord& r : results) {
+        if (r.status != TrialStatus::kRunning) continue;
+        r.status = TrialStatus::kError;
+        r.error = e.what();
+      }
     }
-    result.runtime_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (result.status == TrialStatus::kError) {
-      log_warning(fmt::format("trial {} failed: {}", result.name, result.error));
-    }
+    const double runtime = std::chrono::duration<double>(Clock::now() - t0).count();
     std::lock_guard<std::mutex> lock(mutex_);
-    trials_[index] = result;
+    for (TrialRecord& r : results) {
+      r.runtime_s = runtime;
+      if (r.status == TrialStatus::kError) {
+        log_warning(fmt::format("trial {} failed: {}", r.name, r.error));
+      }
+      trials_[r.index] = r;
+      if (writer_ != nullptr) writer_->trial_finished(r);
+    }
     --busy_;
-    if (writer_ != nullptr) writer_->trial_finished(result);
   }
 
-  // Trains every epoch, recording each evaluation; the trial's status is set on return.
-  void train(Slot& slot, TrialRecord& t) {
-    const TrialParams params = make_trial_params(config_.model, config_.training, t.searched);
+  // Trains the group every epoch, recording each trial's evaluations; a trial that fails stays
+  // in the computation (fused trials are independent) but is no longer recorded. Statuses are
+  // set on return.
+  void train(Slot& slot, const std::vector<size_t>& group, std::vector<TrialRecord>& results) {
+    std::vector<TrialParams> params;
+    for (size_t i : group)
+      params.push_back(params_[i]);
     Trainer trainer(slot, data_, params);
-    const size_t n_objectives = config_.objective.objectives.size();
-    for (int epoch = 1; epoch <= params.num_train_epochs; ++epoch) {
-      const Evaluation e = trainer.run_epoch(epoch);
-      const json metrics = metrics_dict(config_, e);
-      std::vector<ObjectiveValue> objective = evaluate_objective(config_.objective, metrics);
-      const std::vector<double> values = values_of(objective);
-
-      json entry = {{"metrics", metrics},
-                    {"objective", n_objectives == 1 ? json(values[0]) : json(values)},
-                    {"train_loss", e.train_loss},
-                    {"train_runtime", e.train_runtime}};
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        TrialRecord& live = trials_[t.index];
-        live.history.push_back(entry);
-        live.metrics = metrics;
-        live.epochs_done = epoch;
-        live.objective = values;
+    for (int epoch = 1; epoch <= params.front().num_train_epochs; ++epoch) {
+      const std::vector<Evaluation> evaluations = trainer.run_epoch(epoch);
+      bool any_running = false;
+      for (size_t k = 0; k < results.size(); ++k) {
+        if (results[k].status != TrialStatus::kRunning) continue;
+        record(results[k], evaluations[k], epoch);
+        any_running = any_running || results[k].status == TrialStatus::kRunning;
       }
-      t.history.push_back(entry);
-      t.metrics = metrics;
-      t.confusion = e.confusion;
-      t.epochs_done = epoch;
-
-      const std::string bad = non_finite_reason(e, values, epoch);
-      if (!bad.empty()) {
-        t.status = TrialStatus::kError;
-        t.error = bad;
-        return;
-      }
-      rank(t, objective);
+      if (!any_running) return;
     }
-    t.status = TrialStatus::kTerminated;
+    for (TrialRecord& r : results) {
+      if (r.status == TrialStatus::kRunning) r.status = TrialStatus::kTerminated;
+    }
+  }
+
+  // One evaluation of one trial: its metrics, objective and history; ERROR when not finite.
+  void record(TrialRecord& t, const Evaluation& e, int epoch) {
+    const size_t n_objectives = config_.objective.objectives.size();
+    const json metrics = metrics_dict(config_, e);
+    std::vector<ObjectiveValue> objective = evaluate_objective(config_.objective, metrics);
+    const std::vector<double> values = values_of(objective);
+    json entry = {{"metrics", metrics},
+                  {"objective", n_objectives == 1 ? json(values[0]) : json(values)},
+                  {"train_loss", e.train_loss},
+                  {"train_runtime", e.train_runtime}};
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      TrialRecord& live = trials_[t.index];
+      live.history.push_back(entry);
+      live.metrics = metrics;
+      live.epochs_done = epoch;
+      live.objective = values;
+    }
+    t.history.push_back(entry);
+    t.metrics = metrics;
+    t.confusion = e.confusion;
+    t.epochs_done = epoch;
+
+    const std::string bad = non_finite_reason(e, values, epoch);
+    if (!bad.empty()) {
+      t.status = TrialStatus::kError;
+      t.error = bad;
+      return;
+    }
+    rank(t, objective);
   }
 
   // A NaN or infinite loss or objective fails the trial: it must never become "best".
@@ -239,6 +302,8 @@ class SweepRun {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<TrialRecord> trials_;
+  std::vector<TrialParams> params_;          // per trial
+  std::vector<std::vector<size_t>> groups_;  // trial indices trained together, in run order
   std::atomic<uint64_t> next_{0};
   int busy_ = 0;
   bool done_ = false;

@@ -39,6 +39,13 @@ class Slot {
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                     int lda, const float* b, int ldb, float beta, float* c, int ldc) = 0;
 
+  // `count` independent GEMMs of the same shape, the i-th on a + i*stride_a, b + i*stride_b,
+  // c + i*stride_c (a stride of 0 shares that operand): the layers of fused trials.
+  virtual void gemm_strided_batched(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                                    const float* a, int lda, int64_t stride_a, const float* b,
+                                    int ldb, int64_t stride_b, float beta, float* c, int ldc,
+                                    int64_t stride_c, int count) = 0;
+
   // ---- element-wise and reduction steps (Thrust functors, model_steps.cuh)
   virtual void fill(float* x, int64_t n, float value) = 0;
   // out[r, :] = x[idx[r], :] for r < rows; labels_out[r] = labels[idx[r]].

@@ -1,15 +1,18 @@
-// The training loop of one trial: MLP or softmax regression, cross-entropy, AdamW or SGD with
-// HF's learning-rate schedules. GEMMs go through Slot::gemm (cuBLAS or BLAS), everything else
-// through the Thrust steps; the host only computes scalars (schedule, bias corrections).
+// The training loop of a group of trials: MLP or softmax regression, cross-entropy, AdamW or SGD
+// with HF's learning-rate schedules. GEMMs go through Slot::gemm_strided_batched (cuBLAS or
+// BLAS, one call per layer for the whole group), everything else through the Thrust steps; the
+// host only computes scalars (schedules, bias corrections).
 #include "trainer.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <numeric>
 #include <stdexcept>
 
 #include <fmt/format.h>
-#include <cmath>
 
 #include "cusweep/search_space.h"
 
@@ -44,33 +47,55 @@ T* alloc(Slot& slot, int64_t n) {
 
 }  // namespace
 
+// Every per-trial array holds the group's trials one after another, trial t at t * stride.
 struct Trainer::Buffers {
-  float* params = nullptr;   // [weights of every layer..., biases of every layer...]
+  float* params = nullptr;   // [trials][weights of every layer..., biases of every layer...]
   float* grads = nullptr;    // same layout
   float* state1 = nullptr;   // AdamW m, or SGD velocity
   float* state2 = nullptr;   // AdamW v
-  std::vector<float*> z, a;  // per layer: pre-activation and activation [max_rows, width]
-  float* delta[2] = {nullptr, nullptr};  // backward ping-pong [train_batch, max_width]
-  float* batch = nullptr;                // [train_batch, input]
-  int32_t* batch_labels = nullptr;       // [train_batch]
-  float* ones = nullptr;                 // [train_batch], for bias gradients as a GEMM
-  int32_t* permutation = nullptr;        // [train rows]
-  float* loss_rows = nullptr;            // [max(train_batch, eval rows)]
-  float* loss_sum = nullptr;             // [1]
-  int32_t* predictions = nullptr;        // [eval rows]
+  std::vector<float*> z, a;  // per layer: pre-activation, activation [trials][max_rows, width]
+  float* delta[2] = {nullptr, nullptr};  // backward ping-pong [trials][batch, max_width]
+  float* batch = nullptr;                // [orders][batch, input]
+  int32_t* batch_labels = nullptr;       // [orders][batch]
+  float* ones = nullptr;                 // [batch], for bias gradients as a GEMM
+  int32_t* permutation = nullptr;        // [orders][train rows]
+  float* loss_rows = nullptr;            // [trials][max(batch, eval rows)]
+  float* loss_sum = nullptr;             // [trials]
+  int32_t* predictions = nullptr;        // [trials][eval rows]
   int32_t* scratch = nullptr;            // [eval rows]
+  int64_t loss_stride = 0;
   std::vector<void*> owned;
 };
 
-Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
-    : slot_(slot), data_(data), params_(params), buf_(std::make_unique<Buffers>()) {
+std::string Trainer::fusion_key(const TrialParams& p) {
+  std::string key = fmt::format("{}|{}|{}|{}|{}|{}", p.architecture, static_cast<int>(p.activation),
+                                p.per_device_train_batch_size, p.per_device_eval_batch_size,
+                                p.num_train_epochs, p.optim);
+  if (p.architecture == "mlp") {
+    for (int h : p.hidden_sizes)
+      key += fmt::format("|{}", h);
+  }
+  return key;
+}
+
+Trainer::Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams>& trials)
+    : slot_(slot), data_(data), trials_(trials), buf_(std::make_unique<Buffers>()) {
+  if (trials.empty()) throw std::invalid_argument("Trainer: no trial");
+  const TrialParams& first = trials.front();
+  for (const TrialParams& t : trials) {
+    if (fusion_key(t) != fusion_key(first)) {
+      throw std::invalid_argument("Trainer: fused trials must have the same shapes");
+    }
+  }
+  shared_order_ = std::all_of(trials.begin(), trials.end(),
+                              [&](const TrialParams& t) { return t.seed == first.seed; });
+
   dims_.push_back(data.train.cols);
-  if (params.architecture == "mlp") {
-    for (int h : params.hidden_sizes)
+  if (first.architecture == "mlp") {
+    for (int h : first.hidden_sizes)
       dims_.push_back(h);
   }
   dims_.push_back(data.train.num_classes);
-
   const size_t layers = dims_.size() - 1;
   for (size_t l = 0; l < layers; ++l) {
     weight_offset_.push_back(weight_count_);
@@ -83,53 +108,52 @@ Trainer::Trainer(Slot& slot, const DataView& data, const TrialParams& params)
   }
 
   // A batch larger than the data set is the whole set: size buffers by what can be used.
-  const int64_t batch = std::min<int64_t>(params.per_device_train_batch_size, data.train.rows);
-  batch_ = batch;
-  steps_per_epoch_ = (data.train.rows + batch - 1) / batch;  // the last batch may be short
-  total_steps_ = steps_per_epoch_ * params.num_train_epochs;
-  warmup_steps_ = static_cast<int64_t>(std::ceil(params.warmup_ratio * total_steps_));
-
-  const int64_t eval_chunk = std::min<int64_t>(params.per_device_eval_batch_size, data.eval.rows);
-  const int64_t max_rows = std::max<int64_t>(batch, eval_chunk);
-  int64_t max_width = 0;
+  batch_ = std::min<int64_t>(first.per_device_train_batch_size, data.train.rows);
+  steps_per_epoch_ = (data.train.rows + batch_ - 1) / batch_;  // the last batch may be short
+  total_steps_ = steps_per_epoch_ * first.num_train_epochs;
+  const int64_t eval_chunk = std::min<int64_t>(first.per_device_eval_batch_size, data.eval.rows);
+  max_rows_ = std::max<int64_t>(batch_, eval_chunk);
   for (size_t l = 1; l < dims_.size(); ++l)
-    max_width = std::max(max_width, dims_[l]);
+    max_width_ = std::max(max_width_, dims_[l]);
 
-  const double layers_d = static_cast<double>(layers);
-  check_memory(static_cast<double>(param_count_) * (params.optim == "adamw" ? 4 : 3) +
-               static_cast<double>(max_rows) * max_width * 2 * layers_d +
-               static_cast<double>(batch) * max_width * 2 +
-               static_cast<double>(batch) * (dims_[0] + 2) + 3.0 * data.eval.rows +
-               static_cast<double>(data.train.rows));
+  const int64_t n = static_cast<int64_t>(trials.size());
+  const int64_t orders = shared_order_ ? 1 : n;
+  const int64_t activations = std::accumulate(dims_.begin() + 1, dims_.end(), int64_t{0});
+  buf_->loss_stride = std::max<int64_t>(batch_, data.eval.rows);
+  check_memory(static_cast<double>(n) *
+                   (static_cast<double>(param_count_) * (first.optim == "adamw" ? 4 : 3) +
+                    2.0 * max_rows_ * activations + 2.0 * batch_ * max_width_ +
+                    static_cast<double>(buf_->loss_stride) + 2.0 * data.eval.rows) +
+               static_cast<double>(orders) * (batch_ * (dims_[0] + 1) + data.train.rows));
 
   auto own = [&](auto* p) {
     buf_->owned.push_back(p);
     return p;
   };
   Buffers& b = *buf_;
-  b.params = own(alloc<float>(slot, param_count_));
-  b.grads = own(alloc<float>(slot, param_count_));
-  b.state1 = own(alloc<float>(slot, param_count_));
-  if (params.optim == "adamw") b.state2 = own(alloc<float>(slot, param_count_));
+  b.params = own(alloc<float>(slot, n * param_count_));
+  b.grads = own(alloc<float>(slot, n * param_count_));
+  b.state1 = own(alloc<float>(slot, n * param_count_));
+  if (first.optim == "adamw") b.state2 = own(alloc<float>(slot, n * param_count_));
   for (size_t l = 0; l < layers; ++l) {
-    b.z.push_back(own(alloc<float>(slot, max_rows * dims_[l + 1])));
-    b.a.push_back(own(alloc<float>(slot, max_rows * dims_[l + 1])));
+    b.z.push_back(own(alloc<float>(slot, n * max_rows_ * dims_[l + 1])));
+    b.a.push_back(own(alloc<float>(slot, n * max_rows_ * dims_[l + 1])));
   }
   // Only training steps go backward: the gradients need rows for one training batch.
-  b.delta[0] = own(alloc<float>(slot, batch * max_width));
-  b.delta[1] = own(alloc<float>(slot, batch * max_width));
-  b.batch = own(alloc<float>(slot, batch * dims_[0]));
-  b.batch_labels = own(alloc<int32_t>(slot, batch));
-  b.ones = own(alloc<float>(slot, batch));
-  b.permutation = own(alloc<int32_t>(slot, data.train.rows));
-  b.loss_rows = own(alloc<float>(slot, std::max<int64_t>(batch, data.eval.rows)));
-  b.loss_sum = own(alloc<float>(slot, 1));
-  b.predictions = own(alloc<int32_t>(slot, data.eval.rows));
+  b.delta[0] = own(alloc<float>(slot, n * batch_ * max_width_));
+  b.delta[1] = own(alloc<float>(slot, n * batch_ * max_width_));
+  b.batch = own(alloc<float>(slot, orders * batch_ * dims_[0]));
+  b.batch_labels = own(alloc<int32_t>(slot, orders * batch_));
+  b.ones = own(alloc<float>(slot, batch_));
+  b.permutation = own(alloc<int32_t>(slot, orders * data.train.rows));
+  b.loss_rows = own(alloc<float>(slot, n * b.loss_stride));
+  b.loss_sum = own(alloc<float>(slot, n));
+  b.predictions = own(alloc<int32_t>(slot, n * data.eval.rows));
   b.scratch = own(alloc<int32_t>(slot, data.eval.rows));
 
-  slot.fill(b.ones, batch, 1.f);
-  slot.fill(b.state1, param_count_, 0.f);
-  if (b.state2 != nullptr) slot.fill(b.state2, param_count_, 0.f);
+  slot.fill(b.ones, batch_, 1.f);
+  slot.fill(b.state1, n * param_count_, 0.f);
+  if (b.state2 != nullptr) slot.fill(b.state2, n * param_count_, 0.f);
   initialize_parameters();
 }
 
@@ -153,30 +177,37 @@ Trainer::~Trainer() {
     slot_.deallocate(p);
 }
 
-float* Trainer::weight(size_t l) const {
-  return buf_->params + weight_offset_[l];
+float* Trainer::weight(size_t l, size_t t) const {
+  return buf_->params + t * param_count_ + weight_offset_[l];
 }
-float* Trainer::bias(size_t l) const {
-  return buf_->params + bias_offset_[l];
+float* Trainer::bias(size_t l, size_t t) const {
+  return buf_->params + t * param_count_ + bias_offset_[l];
 }
-float* Trainer::weight_grad(size_t l) const {
-  return buf_->grads + weight_offset_[l];
+float* Trainer::z(size_t l, size_t t) const {
+  return buf_->z[l] + t * max_rows_ * dims_[l + 1];
 }
-float* Trainer::bias_grad(size_t l) const {
-  return buf_->grads + bias_offset_[l];
+float* Trainer::a(size_t l, size_t t) const {
+  return buf_->a[l] + t * max_rows_ * dims_[l + 1];
+}
+float* Trainer::delta(int which, size_t t) const {
+  return buf_->delta[which] + t * batch_ * max_width_;
 }
 
-// PyTorch's nn.Linear default: weights and biases uniform in +-1/sqrt(fan_in).
+// PyTorch's nn.Linear default: weights and biases uniform in +-1/sqrt(fan_in). Each trial
+// draws from its own seed, so a fused trial starts exactly where it would alone.
 void Trainer::initialize_parameters() {
-  std::vector<float> host(static_cast<size_t>(param_count_));
-  Rng rng(params_.seed, kInitStream);
-  for (size_t l = 0; l + 1 < dims_.size(); ++l) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(dims_[l]));
-    for (int64_t i = 0; i < dims_[l] * dims_[l + 1]; ++i) {
-      host[weight_offset_[l] + i] = static_cast<float>((2 * rng.uniform() - 1) * bound);
-    }
-    for (int64_t i = 0; i < dims_[l + 1]; ++i) {
-      host[bias_offset_[l] + i] = static_cast<float>((2 * rng.uniform() - 1) * bound);
+  std::vector<float> host(static_cast<size_t>(param_count_ * size()));
+  for (size_t t = 0; t < size(); ++t) {
+    float* p = host.data() + t * param_count_;
+    Rng rng(trials_[t].seed, kInitStream);
+    for (size_t l = 0; l + 1 < dims_.size(); ++l) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(dims_[l]));
+      for (int64_t i = 0; i < dims_[l] * dims_[l + 1]; ++i) {
+        p[weight_offset_[l] + i] = static_cast<float>((2 * rng.uniform() - 1) * bound);
+      }
+      for (int64_t i = 0; i < dims_[l + 1]; ++i) {
+        p[bias_offset_[l] + i] = static_cast<float>((2 * rng.uniform() - 1) * bound);
+      }
     }
   }
   slot_.copy_to_device(buf_->params, host.data(), host.size() * sizeof(float));
@@ -184,96 +215,117 @@ void Trainer::initialize_parameters() {
 }
 
 // Fisher-Yates with the portable Rng: the order depends on (seed, epoch) alone.
-void Trainer::upload_permutation(int epoch) {
-  std::vector<int32_t> order(static_cast<size_t>(data_.train.rows));
-  for (size_t i = 0; i < order.size(); ++i)
-    order[i] = static_cast<int32_t>(i);
-  Rng rng(params_.seed, kShuffleStreamBase + static_cast<uint64_t>(epoch));
-  for (size_t i = order.size(); i > 1; --i) {
-    std::swap(order[i - 1], order[rng.below(i)]);
+void Trainer::upload_permutations(int epoch) {
+  const size_t orders = shared_order_ ? 1 : size();
+  const size_t rows = static_cast<size_t>(data_.train.rows);
+  std::vector<int32_t> order(orders * rows);
+  for (size_t o = 0; o < orders; ++o) {
+    int32_t* p = order.data() + o * rows;
+    for (size_t i = 0; i < rows; ++i)
+      p[i] = static_cast<int32_t>(i);
+    Rng rng(trials_[o].seed, kShuffleStreamBase + static_cast<uint64_t>(epoch));
+    for (size_t i = rows; i > 1; --i)
+      std::swap(p[i - 1], p[rng.below(i)]);
   }
   slot_.copy_to_device(buf_->permutation, order.data(), order.size() * sizeof(int32_t));
   slot_.synchronize();  // `order` dies here; once per epoch
 }
 
-float* Trainer::forward(const float* input, int64_t rows) {
+void Trainer::forward(const float* input, int64_t input_stride, int64_t rows) {
   const size_t layers = dims_.size() - 1;
-  const Activation act = slot_activation(params_.activation);
+  const Activation act = slot_activation(trials_.front().activation);
+  const int n = static_cast<int>(size()), r = static_cast<int>(rows);
   const float* x = input;
+  int64_t x_stride = input_stride;
   for (size_t l = 0; l < layers; ++l) {
     const int in = static_cast<int>(dims_[l]), out = static_cast<int>(dims_[l + 1]);
-    // z[rows, out] = x[rows, in] * W[in, out]
-    slot_.gemm(false, false, static_cast<int>(rows), out, in, 1.f, x, in, weight(l), out, 0.f,
-               buf_->z[l], out);
+    // z[rows, out] = x[rows, in] * W[in, out], for every trial at once
+    slot_.gemm_strided_batched(false, false, r, out, in, 1.f, x, in, x_stride, weight(l, 0), out,
+                               param_count_, 0.f, z(l, 0), out, max_rows_ * out, n);
     const bool last = l + 1 == layers;
-    float* a = last ? buf_->z[l] : buf_->a[l];  // logits stay in z
-    slot_.bias_activation(buf_->z[l], bias(l), rows, out, last ? Activation::kIdentity : act, a);
-    x = a;
+    for (size_t t = 0; t < size(); ++t) {
+      float* activated = last ? z(l, t) : a(l, t);  // logits stay in z
+      slot_.bias_activation(z(l, t), bias(l, t), rows, out, last ? Activation::kIdentity : act,
+                            activated);
+    }
+    x = a(l, 0);
+    x_stride = max_rows_ * out;
   }
-  return buf_->z[layers - 1];
 }
 
-// Expects the logits' gradient in delta[0]; leaves every parameter's gradient in grads.
-void Trainer::backward(const float* input, int64_t rows) {
-  const Activation act = slot_activation(params_.activation);
-  const int r = static_cast<int>(rows);
+void Trainer::backward(const float* input, int64_t input_stride, int64_t rows) {
+  const Activation act = slot_activation(trials_.front().activation);
+  const int n = static_cast<int>(size()), r = static_cast<int>(rows);
+  const int64_t delta_stride = batch_ * max_width_;
   int cur = 0;
   for (size_t l = dims_.size() - 1; l-- > 0;) {
     const int in = static_cast<int>(dims_[l]), out = static_cast<int>(dims_[l + 1]);
-    const float* x = l == 0 ? input : buf_->a[l - 1];
-    const float* dz = buf_->delta[cur];  // [rows, out]
+    const float* x = l == 0 ? input : a(l - 1, 0);
+    const int64_t x_stride = l == 0 ? input_stride : max_rows_ * in;
+    const float* dz = delta(cur, 0);  // [rows, out] per trial
+    float* weight_grad = buf_->grads + weight_offset_[l];
+    float* bias_grad = buf_->grads + bias_offset_[l];
     // dW[in, out] = x^T[in, rows] * dz[rows, out]; db[out] = 1^T[rows] * dz
-    slot_.gemm(true, false, in, out, r, 1.f, x, in, dz, out, 0.f, weight_grad(l), out);
-    slot_.gemm(false, false, 1, out, r, 1.f, buf_->ones, r, dz, out, 0.f, bias_grad(l), out);
+    slot_.gemm_strided_batched(true, false, in, out, r, 1.f, x, in, x_stride, dz, out, delta_stride,
+                               0.f, weight_grad, out, param_count_, n);
+    slot_.gemm_strided_batched(false, false, 1, out, r, 1.f, buf_->ones, r, 0, dz, out,
+                               delta_stride, 0.f, bias_grad, out, param_count_, n);
     if (l == 0) break;
     // dx[rows, in] = dz[rows, out] * W^T[out, in], then through the activation of layer l-1
-    float* dx = buf_->delta[1 - cur];
-    slot_.gemm(false, true, r, in, out, 1.f, dz, out, weight(l), out, 0.f, dx, in);
-    slot_.activation_backward(dx, buf_->z[l - 1], buf_->a[l - 1], rows * in, act, dx);
+    slot_.gemm_strided_batched(false, true, r, in, out, 1.f, dz, out, delta_stride, weight(l, 0),
+                               out, param_count_, 0.f, delta(1 - cur, 0), in, delta_stride, n);
+    for (size_t t = 0; t < size(); ++t) {
+      float* dx = delta(1 - cur, t);
+      slot_.activation_backward(dx, z(l - 1, t), a(l - 1, t), rows * in, act, dx);
+    }
     cur = 1 - cur;
   }
 }
 
 // HF's schedules (transformers.optimization), as a factor of the base learning rate at
 // optimizer step `step` (0-based, as LambdaLR sees it).
-double Trainer::learning_rate_factor(int64_t step) const {
-  const std::string& type = params_.lr_scheduler_type;
+double Trainer::learning_rate_factor(const TrialParams& p, int64_t step) const {
+  const std::string& type = p.lr_scheduler_type;
   if (type == "constant") return 1.0;
-  if (step < warmup_steps_) {
-    return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps_));
+  const int64_t warmup = static_cast<int64_t>(std::ceil(p.warmup_ratio * total_steps_));
+  if (step < warmup) {
+    return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
   }
   if (type == "constant_with_warmup") return 1.0;
-  const double decay_steps =
-      static_cast<double>(std::max<int64_t>(1, total_steps_ - warmup_steps_));
-  const double progress = static_cast<double>(step - warmup_steps_) / decay_steps;
+  const double decay_steps = static_cast<double>(std::max<int64_t>(1, total_steps_ - warmup));
+  const double progress = static_cast<double>(step - warmup) / decay_steps;
   if (type == "cosine") return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
   return std::max(0.0, 1.0 - progress);  // linear
 }
 
-// Weight decay applies to weights only: HF's Trainer leaves biases out of decay.
+// Each trial keeps its own learning rate, schedule, decay and betas. Weight decay applies to
+// weights only: HF's Trainer leaves biases out of decay.
 void Trainer::optimizer_step() {
-  const float lr = static_cast<float>(params_.learning_rate * learning_rate_factor(step_));
   const int64_t n_bias = param_count_ - weight_count_;
   Buffers& b = *buf_;
-  if (params_.optim == "sgd") {
-    SgdStep s{lr, static_cast<float>(params_.momentum), static_cast<float>(params_.weight_decay)};
-    slot_.sgd_update(b.params, b.grads, b.state1, weight_count_, s);
-    s.weight_decay = 0.f;
-    slot_.sgd_update(b.params + weight_count_, b.grads + weight_count_, b.state1 + weight_count_,
-                     n_bias, s);
-  } else {
-    const double t = static_cast<double>(step_ + 1);
-    AdamWStep s{lr,
-                static_cast<float>(params_.adam_beta1),
-                static_cast<float>(params_.adam_beta2),
-                static_cast<float>(params_.adam_epsilon),
-                static_cast<float>(params_.weight_decay),
-                static_cast<float>(1.0 - std::pow(params_.adam_beta1, t)),
-                static_cast<float>(1.0 - std::pow(params_.adam_beta2, t))};
-    slot_.adamw_update(b.params, b.grads, b.state1, b.state2, weight_count_, s);
-    s.weight_decay = 0.f;
-    slot_.adamw_update(b.params + weight_count_, b.grads + weight_count_, b.state1 + weight_count_,
-                       b.state2 + weight_count_, n_bias, s);
+  for (size_t t = 0; t < size(); ++t) {
+    const TrialParams& p = trials_[t];
+    const int64_t w = static_cast<int64_t>(t) * param_count_;  // trial t's weights
+    const int64_t bi = w + weight_count_;                      // and biases
+    const float lr = static_cast<float>(p.learning_rate * learning_rate_factor(p, step_));
+    if (p.optim == "sgd") {
+      SgdStep s{lr, static_cast<float>(p.momentum), static_cast<float>(p.weight_decay)};
+      slot_.sgd_update(b.params + w, b.grads + w, b.state1 + w, weight_count_, s);
+      s.weight_decay = 0.f;
+      slot_.sgd_update(b.params + bi, b.grads + bi, b.state1 + bi, n_bias, s);
+    } else {
+      const double step = static_cast<double>(step_ + 1);
+      AdamWStep s{lr,
+                  static_cast<float>(p.adam_beta1),
+                  static_cast<float>(p.adam_beta2),
+                  static_cast<float>(p.adam_epsilon),
+                  static_cast<float>(p.weight_decay),
+                  static_cast<float>(1.0 - std::pow(p.adam_beta1, step)),
+                  static_cast<float>(1.0 - std::pow(p.adam_beta2, step))};
+      slot_.adamw_update(b.params + w, b.grads + w, b.state1 + w, b.state2 + w, weight_count_, s);
+      s.weight_decay = 0.f;
+      slot_.adamw_update(b.params + bi, b.grads + bi, b.state1 + bi, b.state2 + bi, n_bias, s);
+    }
   }
   ++step_;
 }
@@ -281,55 +333,74 @@ void Trainer::optimizer_step() {
 void Trainer::train_step(int64_t first_row, int64_t rows) {
   Buffers& b = *buf_;
   const int classes = data_.train.num_classes;
-  slot_.gather_batch(data_.train.features, data_.train.labels, b.permutation + first_row, rows,
-                     dims_[0], b.batch, b.batch_labels);
-  const float* logits = forward(b.batch, rows);
-  // Mean loss over the batch: the gradient of each row is scaled by 1/rows.
-  slot_.softmax_cross_entropy(logits, b.batch_labels, rows, classes, 1.f / static_cast<float>(rows),
-                              b.delta[0], b.loss_rows, b.loss_sum);
-  backward(b.batch, rows);
+  const size_t orders = shared_order_ ? 1 : size();
+  for (size_t o = 0; o < orders; ++o) {
+    slot_.gather_batch(data_.train.features, data_.train.labels,
+                       b.permutation + o * data_.train.rows + first_row, rows, dims_[0],
+                       b.batch + o * batch_ * dims_[0], b.batch_labels + o * batch_);
+  }
+  const int64_t input_stride = shared_order_ ? 0 : batch_ * dims_[0];
+  forward(b.batch, input_stride, rows);
+  const size_t last = dims_.size() - 2;
+  for (size_t t = 0; t < size(); ++t) {
+    // Mean loss over the batch: the gradient of each row is scaled by 1/rows.
+    slot_.softmax_cross_entropy(z(last, t), b.batch_labels + (shared_order_ ? 0 : t * batch_), rows,
+                                classes, 1.f / static_cast<float>(rows), delta(0, t),
+                                b.loss_rows + t * b.loss_stride, b.loss_sum + t);
+  }
+  backward(b.batch, input_stride, rows);
   optimizer_step();
 }
 
-void Trainer::evaluate(Evaluation* out) {
+void Trainer::evaluate(std::vector<Evaluation>* out) {
   Buffers& b = *buf_;
   const SplitView& ev = data_.eval;
-  const int64_t chunk = std::min<int64_t>(params_.per_device_eval_batch_size, ev.rows);
+  const int64_t chunk = std::min<int64_t>(trials_.front().per_device_eval_batch_size, ev.rows);
+  const size_t last = dims_.size() - 2;
   int64_t steps = 0;
   for (int64_t first = 0; first < ev.rows; first += chunk, ++steps) {
     const int64_t rows = std::min(chunk, ev.rows - first);
-    const float* logits = forward(ev.features + first * ev.cols, rows);
-    slot_.predict(logits, ev.labels + first, rows, ev.num_classes, b.predictions + first,
-                  b.loss_rows + first);
+    forward(ev.features + first * ev.cols, 0, rows);  // every trial reads the same rows
+    for (size_t t = 0; t < size(); ++t) {
+      slot_.predict(z(last, t), ev.labels + first, rows, ev.num_classes,
+                    b.predictions + t * ev.rows + first, b.loss_rows + t * b.loss_stride + first);
+    }
   }
-  out->eval_loss = slot_.sum(b.loss_rows, ev.rows) / static_cast<double>(ev.rows);
-  out->confusion.num_classes = ev.num_classes;
-  out->confusion.counts =
-      slot_.confusion_matrix(ev.labels, b.predictions, ev.rows, ev.num_classes, b.scratch);
-  out->eval_samples = ev.rows;
-  out->eval_steps = steps;
+  for (size_t t = 0; t < size(); ++t) {
+    Evaluation& e = (*out)[t];
+    e.eval_loss =
+        slot_.sum(b.loss_rows + t * b.loss_stride, ev.rows) / static_cast<double>(ev.rows);
+    e.confusion.num_classes = ev.num_classes;
+    e.confusion.counts = slot_.confusion_matrix(ev.labels, b.predictions + t * ev.rows, ev.rows,
+                                                ev.num_classes, b.scratch);
+    e.eval_samples = ev.rows;
+    e.eval_steps = steps;
+  }
 }
 
-Evaluation Trainer::run_epoch(int epoch) {
-  Evaluation e;
-  e.epoch = epoch;
+std::vector<Evaluation> Trainer::run_epoch(int epoch) {
+  std::vector<Evaluation> out(size());
   const auto t0 = std::chrono::steady_clock::now();
-  upload_permutation(epoch);
-  slot_.fill(buf_->loss_sum, 1, 0.f);
-  const int64_t batch = batch_;
-  for (int64_t first = 0; first < data_.train.rows; first += batch) {
-    train_step(first, std::min(batch, data_.train.rows - first));
+  upload_permutations(epoch);
+  slot_.fill(buf_->loss_sum, static_cast<int64_t>(size()), 0.f);
+  for (int64_t first = 0; first < data_.train.rows; first += batch_) {
+    train_step(first, std::min(batch_, data_.train.rows - first));
   }
-  float loss_sum = 0.f;
-  slot_.copy_to_host(&loss_sum, buf_->loss_sum, sizeof(float));
-  e.train_loss = loss_sum / static_cast<double>(data_.train.rows);
-  e.train_samples = data_.train.rows;
-  e.train_runtime = seconds_since(t0);
+  std::vector<float> loss_sum(size());
+  slot_.copy_to_host(loss_sum.data(), buf_->loss_sum, loss_sum.size() * sizeof(float));
+  const double train_runtime = seconds_since(t0);
 
   const auto t1 = std::chrono::steady_clock::now();
-  evaluate(&e);
-  e.eval_runtime = seconds_since(t1);
-  return e;
+  evaluate(&out);
+  const double eval_runtime = seconds_since(t1);
+  for (size_t t = 0; t < size(); ++t) {
+    out[t].epoch = epoch;
+    out[t].train_loss = loss_sum[t] / static_cast<double>(data_.train.rows);
+    out[t].train_samples = data_.train.rows;
+    out[t].train_runtime = train_runtime;
+    out[t].eval_runtime = eval_runtime;
+  }
+  return out;
 }
 
 }  // namespace cusweep

@@ -1,9 +1,13 @@
-// One trial's model, optimizer and data order on a slot; trains an epoch and evaluates it.
-// Written once against Slot, so the CPU and CUDA backends run the same training loop.
+// A group of trials with the same shapes, trained together on one slot: the model, optimizer
+// state and data order of each, one epoch at a time. With one trial this is plain training;
+// with several ("fused trials") every layer's GEMMs run as one strided-batched call over the
+// group, and trials that share a seed share the gathered batch too. Written once against Slot,
+// so the CPU and CUDA backends run the same training loop.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend.h"
@@ -17,8 +21,8 @@ struct Evaluation {
   double train_loss = 0;  // mean cross-entropy over the epoch's training batches
   double eval_loss = 0;   // mean cross-entropy over the eval set
   ConfusionMatrix confusion;
-  double train_runtime = 0;  // seconds for the epoch's training steps
-  double eval_runtime = 0;   // seconds for the evaluation
+  double train_runtime = 0;  // seconds for the epoch's training steps (the group's)
+  double eval_runtime = 0;   // seconds for the evaluation (the group's)
   int64_t eval_samples = 0;
   int64_t eval_steps = 0;
   int64_t train_samples = 0;
@@ -26,45 +30,62 @@ struct Evaluation {
 
 class Trainer {
  public:
-  // Allocates the model, optimizer state and scratch on `slot`, initialized from params.seed.
-  Trainer(Slot& slot, const DataView& data, const TrialParams& params);
+  // Allocates every trial's model, optimizer state and scratch on `slot`, initialized from its
+  // seed. All trials must have the same fusion_key(). Throws when they would not fit in memory.
+  Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams>& trials);
+  Trainer(Slot& slot, const DataView& data, const TrialParams& trial)
+      : Trainer(slot, data, std::vector<TrialParams>{trial}) {}
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // Trains epoch `epoch` (1-based) and evaluates on the eval split.
-  Evaluation run_epoch(int epoch);
+  // Trains epoch `epoch` (1-based) of every trial and evaluates each on the eval split: one
+  // Evaluation per trial, in the order given.
+  std::vector<Evaluation> run_epoch(int epoch);
 
+  size_t size() const { return trials_.size(); }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  int64_t parameter_count() const { return param_count_; }
+  int64_t parameter_count() const { return param_count_; }  // per trial
+
+  // Trials with equal keys have the same layer shapes, batch size, number of epochs and
+  // optimizer, and can train in one Trainer. Learning rates, decay, betas, schedules and
+  // seeds may differ.
+  static std::string fusion_key(const TrialParams& p);
 
  private:
   struct Buffers;
 
   static void check_memory(double floats);
   void initialize_parameters();
-  void upload_permutation(int epoch);
+  void upload_permutations(int epoch);
   void train_step(int64_t first_row, int64_t rows);
-  // Forward of `rows` rows of `input` [rows, dims_[0]]; returns the logits [rows, classes].
-  float* forward(const float* input, int64_t rows);
-  void backward(const float* input, int64_t rows);
+  // Forward of `rows` rows of every trial's input (trial t reads input + t * input_stride);
+  // leaves each trial's logits [rows, classes] in its last z buffer.
+  void forward(const float* input, int64_t input_stride, int64_t rows);
+  // Expects each trial's logits gradient in its delta[0]; leaves parameter gradients in grads.
+  void backward(const float* input, int64_t input_stride, int64_t rows);
   void optimizer_step();
-  double learning_rate_factor(int64_t step) const;
-  void evaluate(Evaluation* out);
+  double learning_rate_factor(const TrialParams& p, int64_t step) const;
+  void evaluate(std::vector<Evaluation>* out);
 
-  float* weight(size_t layer) const;
-  float* bias(size_t layer) const;
-  float* weight_grad(size_t layer) const;
-  float* bias_grad(size_t layer) const;
+  // Trial t's parameters, gradients, and activations of layer l.
+  float* weight(size_t l, size_t t) const;
+  float* bias(size_t l, size_t t) const;
+  float* z(size_t l, size_t t) const;
+  float* a(size_t l, size_t t) const;
+  float* delta(int which, size_t t) const;
 
   Slot& slot_;
   DataView data_;
-  TrialParams params_;
+  std::vector<TrialParams> trials_;
+  bool shared_order_ = false;  // every trial has the same seed: one order, one gathered batch
   std::vector<int64_t> dims_;  // [input, hidden..., classes]
   std::vector<int64_t> weight_offset_, bias_offset_;
-  int64_t weight_count_ = 0, param_count_ = 0;
-  int64_t batch_ = 0;  // the training batch size, at most the train set's size
-  int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_steps_ = 0, step_ = 0;
+  int64_t weight_count_ = 0, param_count_ = 0;  // per trial
+  int64_t batch_ = 0;     // the training batch size, at most the train set's size
+  int64_t max_rows_ = 0;  // rows of an activation buffer: max(training batch, eval chunk)
+  int64_t max_width_ = 0;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   std::unique_ptr<Buffers> buf_;
 };
 

@@ -32,10 +32,13 @@ python3 scripts/compare_runs.py "$out/sweep_cpu" "$out/sweep_cuda" | tee "$out/c
 compare_rc=${PIPESTATUS[0]}
 
 # The reference workload on the GPU at several concurrencies (one stream per slot).
+# "8u" is 8 slots with fusion off, to see what fused trials (auto: 8 per slot) bring.
 bench_rows=()
-for c in 1 8 32; do
+for c in 1 8 32 8u; do
+  fused=$([ "$c" = 8u ] && echo 1 || echo 0)
   if timeout 120 "$CUSWEEP_BUILD_DIR/bench/cusweep_bench" throughput --backend cuda \
-      --concurrency $c --json "$out/bench_cuda_c$c.json" >"$out/bench_cuda_c$c.log" 2>&1; then
+      --concurrency "${c%u}" --fused "$fused" --json "$out/bench_cuda_c$c.json" \
+      >"$out/bench_cuda_c$c.log" 2>&1; then
     bench_rows+=("$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); \
 print(f'{j[\"samples_per_s\"]:.0f} samples/s, {j[\"wall_s\"]:.1f} s')" "$out/bench_cuda_c$c.json")")
   else
@@ -51,7 +54,7 @@ printf '%-28s %s\n' "sweep cuda (rc, wall)" "$cuda_rc, $(grep -o '([0-9.]* s on 
 printf '%-28s %s\n' "sweep cpu (rc, wall)" "$cpu_rc, $(grep -o '([0-9.]* s on cpu' "$out/sweep_cpu.log" | head -1)"
 printf '%-28s %s\n' "cuda vs cpu metrics" "$([ $compare_rc -eq 0 ] && echo agree || echo DIFFER)"
 i=0
-for c in 1 8 32; do
+for c in 1 8 32 8u; do
   printf '%-28s %s\n' "bench cuda, $c concurrent" "${bench_rows[$i]}"
   i=$((i + 1))
 done

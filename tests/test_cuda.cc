@@ -37,7 +37,7 @@ TEST(CudaTest, TrainingAgreesWithTheCpuBackend) {
     std::unique_ptr<Slot> slot = backend->make_slot(0);
     Trainer trainer(*slot, view, params);
     trainer.run_epoch(1);
-    results.push_back(trainer.run_epoch(2));
+    results.push_back(trainer.run_epoch(2).front());
   }
   // Summation order differs (cuBLAS vs OpenBLAS kernels): losses agree to ~1e-3 relative
   // after 82 steps; a handful of borderline predictions may flip.
@@ -48,6 +48,39 @@ TEST(CudaTest, TrainingAgreesWithTheCpuBackend) {
     differing += std::abs(results[0].confusion.counts[i] - results[1].confusion.counts[i]);
   }
   EXPECT_LE(differing, 20) << "confusion matrices differ in " << differing << " counts";
+}
+
+// cublasSgemmStridedBatched may pick other kernels than cublasSgemm: fused trials agree with
+// unfused ones within float tolerance on CUDA (bit for bit on the CPU, test_sweep.cc).
+TEST(CudaTest, FusedTrialsAgreeWithUnfusedTrials) {
+  const BackendProbe probe = probe_backends();
+  if (!probe.cuda_usable) GTEST_SKIP() << "no usable CUDA device: " << probe.cuda_reason;
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
+    GTEST_SKIP() << "no Fashion-MNIST: apt-get install dataset-fashion-mnist";
+  }
+  const DataSplit data = load_data(parse_data_config({{"format", "idx"},
+                                                      {"dir", "/usr/share/datasets/fashion-mnist"},
+                                                      {"scaling", "unit"},
+                                                      {"max_train_samples", 4096},
+                                                      {"max_eval_samples", 1024}},
+                                                     "."));
+  std::vector<TrialParams> group;
+  for (double lr : {1e-3, 2e-3, 4e-3, 8e-3}) {
+    group.push_back(make_trial_params({{"hidden_sizes", {64}}},
+                                      {{"num_train_epochs", 1}, {"learning_rate", lr}},
+                                      nlohmann::json::object()));
+  }
+  std::unique_ptr<Backend> backend = make_backend("cuda");
+  const DataView view = backend->share_data(data);
+  std::unique_ptr<Slot> slot = backend->make_slot(0);
+  Trainer fused(*slot, view, group);
+  const std::vector<Evaluation> together = fused.run_epoch(1);
+  for (size_t t = 0; t < group.size(); ++t) {
+    Trainer alone(*slot, view, group[t]);
+    const Evaluation e = alone.run_epoch(1).front();
+    EXPECT_NEAR(together[t].eval_loss, e.eval_loss, 1e-4 * e.eval_loss) << "trial " << t;
+    EXPECT_NEAR(together[t].train_loss, e.train_loss, 1e-4 * e.train_loss) << "trial " << t;
+  }
 }
 
 }  // namespace

@@ -238,6 +238,51 @@ TEST_F(SweepTest, SeveralObjectivesGiveAParetoFront) {
   }
 }
 
+// Fused trials train in one Trainer with strided-batched GEMMs; on the CPU each trial's GEMMs
+// are the same BLAS calls as alone, so the results must be bit-identical, including a trial
+// that diverges inside the group (it fails alone, the others are untouched).
+TEST_F(SweepTest, FusedTrialsEqualUnfusedTrialsBitForBit) {
+  LogGuard guard({"failed"});
+  json j = fashion_config(6, 2);
+  j["search_space"] = json::parse(R"({
+    "learning_rate": {"type": "grid", "values": [0.001, 0.003, 1e30]},
+    "seed": {"type": "grid", "values": [1, 2]}})");
+  j["training"]["optim"] = "sgd";
+  j["fused_trials"] = 1;
+  const SweepResult alone = run(j);
+  j["fused_trials"] = 3;
+  const SweepResult fused = run(j);
+  size_t fused_locations = 0;
+  for (size_t i = 0; i < alone.trials.size(); ++i) {
+    const TrialRecord& a = alone.trials[i];
+    const TrialRecord& f = fused.trials[i];
+    EXPECT_EQ(a.status, f.status) << a.name;
+    EXPECT_EQ(a.error, f.error);
+    ASSERT_EQ(a.history.size(), f.history.size());
+    for (size_t e = 0; e < a.history.size(); ++e) {
+      EXPECT_EQ(quality(a.history[e]["metrics"]).dump(), quality(f.history[e]["metrics"]).dump())
+          << a.name << " evaluation " << e;
+      EXPECT_EQ(a.history[e]["train_loss"].dump(), f.history[e]["train_loss"].dump());
+    }
+    if (f.location.find("/f3") != std::string::npos) ++fused_locations;
+  }
+  EXPECT_EQ(fused_locations, 6u);  // two groups of three: the table's loc says so
+  EXPECT_EQ(alone.trials[4].status, TrialStatus::kError);  // learning rate 1e30
+
+  // One seed for the whole group: one shuffled order, one gathered batch for all three.
+  json shared = fashion_config(3, 1);
+  shared["search_space"] = json::parse(R"({"learning_rate": [0.001, 0.003, 0.01]})");
+  shared["fused_trials"] = 1;
+  const SweepResult shared_alone = run(shared);
+  shared["fused_trials"] = 3;
+  const SweepResult shared_fused = run(shared);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(quality(shared_alone.trials[i].metrics).dump(),
+              quality(shared_fused.trials[i].metrics).dump());
+    EXPECT_EQ(shared_fused.trials[i].location, "cpu:0/f3");
+  }
+}
+
 TEST(SweepCsvTest, LearnsDigitsFromCsv) {
   if (!std::filesystem::exists(kDigitsCsv)) {
     GTEST_SKIP() << kDigitsCsv << " missing: apt-get install python3-sklearn";

@@ -69,6 +69,11 @@ struct SweepConfig {
   int max_concurrent_trials = 2;
   uint64_t seed = 0;  // the sweep's seed: trial i's configuration depends on (seed, i) alone
   std::string backend = "auto";
+  // Trials with the same shapes train together on one slot, up to this many ("fused trials":
+  // one strided-batched GEMM per layer for the group). 0 = auto: fused on CUDA, where small
+  // GEMMs are launch-bound; not on the CPU, where fusing was measured not to raise the sgemm
+  // rate (README, Performance).
+  int fused_trials = 0;
   double report_interval_s = 5.0;  // plain-text table snapshots when stdout is not a terminal
 
   // The metric keys each evaluation reports (HF names), with placeholder values: objectives
