@@ -32,6 +32,24 @@ void check_cublas(cublasStatus_t status, const char* call, const char* file, int
 #define CUSWEEP_CUDA_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
 #define CUSWEEP_CUBLAS_CHECK(call) check_cublas((call), #call, __FILE__, __LINE__)
 
+// Thrust's temporary storage (sort, reduce) through the slot's stream-ordered pool: the default
+// allocator's cudaFree synchronizes the whole device, which would stall every other slot
+// whenever one slot evaluates.
+class StreamAllocator {
+ public:
+  using value_type = char;
+  explicit StreamAllocator(cudaStream_t stream) : stream_(stream) {}
+  char* allocate(std::ptrdiff_t bytes) {
+    void* p = nullptr;
+    CUSWEEP_CUDA_CHECK(cudaMallocAsync(&p, static_cast<size_t>(bytes), stream_));
+    return static_cast<char*>(p);
+  }
+  void deallocate(char* p, size_t) { CUSWEEP_CUDA_CHECK(cudaFreeAsync(p, stream_)); }
+
+ private:
+  cudaStream_t stream_;
+};
+
 class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
  public:
   CudaSlot(int device, int index) : device_(device) {
@@ -39,6 +57,7 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
     CUSWEEP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUSWEEP_CUBLAS_CHECK(cublasCreate(&handle_));
     CUSWEEP_CUBLAS_CHECK(cublasSetStream(handle_, stream_));
+    allocator_ = std::make_unique<StreamAllocator>(stream_);
     location_ = fmt::format("cuda:{}/s{}", device_, index);
   }
 
@@ -47,7 +66,8 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
     cudaStreamDestroy(stream_);
   }
 
-  auto policy() { return thrust::cuda::par_nosync.on(stream_); }
+  // The one place a CUDA slot's Thrust policy is made: its stream, its allocator, no syncs.
+  auto policy() { return thrust::cuda::par_nosync(*allocator_).on(stream_); }
 
   void* allocate(size_t bytes) override {
     CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
@@ -89,6 +109,7 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t handle_ = nullptr;
+  std::unique_ptr<StreamAllocator> allocator_;
   std::string location_;
 };
 
