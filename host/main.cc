@@ -1,9 +1,11 @@
 // The cusweep command line: `run` a sweep, evaluate an `objective`, list `devices`.
 // Exit status: 0 success, 1 the sweep failed (every trial errored, device failure), 2 bad input.
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include <algorithm>
 #include <cstdio>
@@ -91,12 +93,36 @@ class TableReporter {
   int lines_ = 0;
 };
 
+// SIGINT/SIGTERM: the first asks the sweep to stop (no new trial; running ones stop after
+// their current evaluation; results are written); the second quits at once. Finished trials
+// are already in trials.jsonl, flushed as each one finished, so nothing recorded is lost.
+std::atomic<int> g_stop_signal{0};
+
+void on_stop_signal(int signo) {
+  if (g_stop_signal.exchange(signo) != 0) _exit(128 + signo);
+  static const char kMessage[] =
+      "\ncusweep: stopping: no new trials; running trials stop after their current evaluation. "
+      "Press Ctrl-C again to quit at once.\n";
+  const ssize_t ignored = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  (void)ignored;
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
 int run_command(const RunArgs& args) {
   const SweepConfig config = load_sweep_config(args.config);
   const std::string out_dir = args.out.empty() ? "runs/" + config.name : args.out;
 
   RunOptions options;
   options.out_dir = out_dir;
+  options.stop = &g_stop_signal;
+  install_stop_handlers();
   options.backend = args.backend;
   const bool terminal = isatty(fileno(stdout)) != 0;
   options.progress_interval_s = terminal ? 1.0 : config.report_interval_s;
@@ -117,6 +143,7 @@ int run_command(const RunArgs& args) {
   std::printf("\n%s", final_report(result, config).c_str());
   std::printf("Results: %s/{trials.jsonl,results.csv,best.json} (%.1f s on %s)\n", out_dir.c_str(),
               result.wall_s, result.backend.c_str());
+  if (result.interrupted) return 128 + g_stop_signal.load();  // 130 for SIGINT, 143 for SIGTERM
   return result.any_terminated() ? 0 : kExitSweepFailed;
 }
 

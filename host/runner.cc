@@ -149,6 +149,7 @@ class SweepRun {
       return;  // the other slots take its trials
     }
     for (;;) {
+      if (stopping()) return;
       const uint64_t g = next_.fetch_add(1);
       if (g >= groups_.size()) return;
       run_group(*slot, groups_[g]);
@@ -209,6 +210,12 @@ class SweepRun {
         any_running = any_running || results[k].status == TrialStatus::kRunning;
       }
       if (!any_running) return;
+      if (stopping() && epoch < params.front().num_train_epochs) {
+        for (TrialRecord& r : results) {
+          if (r.status == TrialStatus::kRunning) r.status = TrialStatus::kInterrupted;
+        }
+        return;
+      }
     }
     for (TrialRecord& r : results) {
       if (r.status == TrialStatus::kRunning) r.status = TrialStatus::kTerminated;
@@ -276,6 +283,8 @@ class SweepRun {
     trials_[t.index].objective = t.objective;
   }
 
+  bool stopping() const { return options_.stop != nullptr && options_.stop->load() != 0; }
+
   void report(int slots, Clock::time_point t0) {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
@@ -321,6 +330,8 @@ const char* trial_status_name(TrialStatus s) {
       return "TERMINATED";
     case TrialStatus::kError:
       return "ERROR";
+    case TrialStatus::kInterrupted:
+      return "INTERRUPTED";
   }
   return "?";
 }
@@ -370,6 +381,7 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   SweepRun run(config, options, *backend, view, writer.get());
   result.trials = run.run(&result.wall_s);
   result.best = select_best(result.trials, result.directions);
+  result.interrupted = options.stop != nullptr && options.stop->load() != 0;
   if (writer) writer->finish(result);
   return result;
 }

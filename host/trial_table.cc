@@ -92,6 +92,7 @@ std::vector<size_t> TrialTable::rows_to_show(const std::vector<TrialRecord>& tri
       case TrialStatus::kTerminated:
         return 1;
       case TrialStatus::kError:
+      case TrialStatus::kInterrupted:
         return 2;
       case TrialStatus::kPending:
         return 3;
@@ -116,7 +117,7 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
   for (const auto& t : view.trials)
     ++counts[trial_status_name(t.status)];
   std::string count_text;
-  for (const char* s : {"RUNNING", "TERMINATED", "ERROR", "PENDING"}) {
+  for (const char* s : {"RUNNING", "TERMINATED", "ERROR", "INTERRUPTED", "PENDING"}) {
     if (counts[s] > 0)
       count_text += fmt::format("{}{} {}", count_text.empty() ? "" : ", ", counts[s], s);
   }

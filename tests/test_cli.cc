@@ -21,14 +21,8 @@ struct Result {
   std::string output;  // stdout and stderr together
 };
 
-Result run(const std::string& args, const std::string& stdin_text = "") {
-  // ctest runs tests as parallel processes: each needs its own stdin file.
-  static int calls = 0;
-  const fs::path in = fs::path(::testing::TempDir()) /
-                      ("cli_stdin_" + std::to_string(getpid()) + "_" + std::to_string(calls++));
-  std::ofstream(in) << stdin_text;
-  const std::string cmd = std::string(CUSWEEP_BINARY) + " " + args + " < " + in.string() + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
+Result run_shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
   size_t n;
@@ -36,6 +30,15 @@ Result run(const std::string& args, const std::string& stdin_text = "") {
     out.append(buf.data(), n);
   const int raw = pclose(pipe);
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
+}
+
+Result run(const std::string& args, const std::string& stdin_text = "") {
+  // ctest runs tests as parallel processes: each needs its own stdin file.
+  static int calls = 0;
+  const fs::path in = fs::path(::testing::TempDir()) /
+                      ("cli_stdin_" + std::to_string(getpid()) + "_" + std::to_string(calls++));
+  std::ofstream(in) << stdin_text;
+  return run_shell(std::string(CUSWEEP_BINARY) + " " + args + " < " + in.string());
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
@@ -149,6 +152,37 @@ TEST(CliTest, TrialThatCannotFitInMemoryFailsWithTheFigure) {
       run("run " + cfg + " --backend cpu --quiet --out " + ::testing::TempDir() + "/cli_huge_out");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("GiB for its model"));
+}
+
+TEST(CliTest, CtrlCStopsCleanlyWithExit130AndKeepsResults) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string cfg = write_temp("cli_stop.json", R"({"name": "stop",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
+             "max_train_samples": 20000, "max_eval_samples": 1000},
+    "training": {"num_train_epochs": 6, "per_device_train_batch_size": 16},
+    "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
+    "n_trials": 50})");
+  const std::string out = ::testing::TempDir() + "/cli_stop_out";
+  fs::remove_all(out);
+  // Interrupt once the first trials have finished, so that others are surely mid-way.
+  const std::string script =
+      "timeout 120 sh -c '" + std::string(CUSWEEP_BINARY) + " run " + cfg +
+      " --backend cpu --quiet --out " + out + " & pid=$!; while [ ! -s " + out +
+      "/trials.jsonl ]; do sleep 0.05; done; sleep 0.3; kill -INT $pid; wait $pid'";
+  const Result r = run_shell(script);
+  EXPECT_EQ(r.status, 130) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("stopping"));
+  std::ifstream jsonl(out + "/trials.jsonl");
+  std::string line;
+  int lines = 0, interrupted = 0;
+  while (std::getline(jsonl, line)) {
+    ++lines;
+    interrupted += nlohmann::json::parse(line)["status"] == "INTERRUPTED";
+  }
+  EXPECT_EQ(lines, 50);  // every trial, PENDING ones included
+  EXPECT_GE(interrupted, 1);
+  EXPECT_TRUE(fs::exists(out + "/results.csv"));
+  EXPECT_TRUE(fs::exists(out + "/best.json"));
 }
 
 TEST(CliTest, RunWritesTheThreeResultFiles) {

@@ -3,6 +3,7 @@
 // and objective, records results and reports progress.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -17,8 +18,11 @@
 
 namespace cusweep {
 
-enum class TrialStatus { kPending, kRunning, kTerminated, kError };
-const char* trial_status_name(TrialStatus s);  // "PENDING", "RUNNING", "TERMINATED", "ERROR"
+// INTERRUPTED: the sweep was asked to stop (Ctrl-C, SIGTERM) while the trial ran; it keeps
+// the evaluations it finished.
+enum class TrialStatus { kPending, kRunning, kTerminated, kError, kInterrupted };
+// "PENDING", "RUNNING", "TERMINATED", "ERROR", "INTERRUPTED"
+const char* trial_status_name(TrialStatus s);
 
 struct TrialRecord {
   uint64_t index = 0;
@@ -47,6 +51,7 @@ struct SweepResult {
   std::vector<size_t> best;  // one index (single objective) or the Pareto front; empty if none
   std::vector<std::string> warnings;
   double wall_s = 0;
+  bool interrupted = false;  // stopped by RunOptions::stop before every trial ran
   bool any_terminated() const;
 };
 
@@ -65,6 +70,9 @@ struct RunOptions {
   const DataSplit* data = nullptr;  // preloaded data (tests); else loaded from the config
   std::function<void(const ProgressView&, bool final)> on_progress;  // may be empty
   double progress_interval_s = 1.0;
+  // When set and non-zero, no new trial starts and running ones stop after their current
+  // evaluation (INTERRUPTED); results are still written. The CLI sets it from SIGINT/SIGTERM.
+  const std::atomic<int>* stop = nullptr;
 };
 
 SweepResult run_sweep(const SweepConfig& config, const RunOptions& options);
