@@ -17,6 +17,9 @@ namespace {
 
 void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
   if (status != cudaSuccess) {
+    // A failed call (out of memory, say) stays the thread's "last error", and Thrust's launches
+    // report that: clear it, or every later step on this slot would fail with it too.
+    cudaGetLastError();
     throw DeviceError(fmt::format("{}:{}: {} failed: {} ({})", file, line, call,
                                   cudaGetErrorString(status), static_cast<int>(status)));
   }
@@ -32,6 +35,12 @@ void check_cublas(cublasStatus_t status, const char* call, const char* file, int
 #define CUSWEEP_CUDA_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
 #define CUSWEEP_CUBLAS_CHECK(call) check_cublas((call), #call, __FILE__, __LINE__)
 
+// Releasing memory must not throw: it runs in destructors, also while a DeviceError unwinds.
+void free_async_noexcept(void* p, cudaStream_t stream) noexcept {
+  const cudaError_t status = cudaFreeAsync(p, stream);
+  if (status != cudaSuccess) cudaGetLastError();  // the original error is already reported
+}
+
 // Thrust's temporary storage (sort, reduce) through the slot's stream-ordered pool: the default
 // allocator's cudaFree synchronizes the whole device, which would stall every other slot
 // whenever one slot evaluates.
@@ -44,7 +53,7 @@ class StreamAllocator {
     CUSWEEP_CUDA_CHECK(cudaMallocAsync(&p, static_cast<size_t>(bytes), stream_));
     return static_cast<char*>(p);
   }
-  void deallocate(char* p, size_t) { CUSWEEP_CUDA_CHECK(cudaFreeAsync(p, stream_)); }
+  void deallocate(char* p, size_t) noexcept { free_async_noexcept(p, stream_); }
 
  private:
   cudaStream_t stream_;
@@ -75,7 +84,7 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
     CUSWEEP_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_));
     return p;
   }
-  void deallocate(void* ptr) override { CUSWEEP_CUDA_CHECK(cudaFreeAsync(ptr, stream_)); }
+  void deallocate(void* ptr) noexcept override { free_async_noexcept(ptr, stream_); }
 
   void copy_to_device(void* dst, const void* src, size_t bytes) override {
     CUSWEEP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
@@ -84,6 +93,13 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
     CUSWEEP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     synchronize();
   }
+  // What the device has free now: fused groups and models are checked against it.
+  double memory_budget_bytes() override {
+    size_t free_bytes = 0, total_bytes = 0;
+    CUSWEEP_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return static_cast<double>(free_bytes);
+  }
+
   void synchronize() override { CUSWEEP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
@@ -120,11 +136,13 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     CUSWEEP_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     description_ = fmt::format("cuda:{} {} (sm_{}{})", device_, prop.name, prop.major, prop.minor);
+    CUSWEEP_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));
   }
 
   ~CudaBackend() override {
     for (void* p : owned_)
       cudaFree(p);
+    cudaStreamDestroy(upload_stream_);
   }
 
   std::string name() const override { return "cuda"; }

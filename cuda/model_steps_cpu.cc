@@ -2,6 +2,7 @@
 // the calling thread) and GEMMs through single-threaded OpenBLAS. Built with
 // THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP (CMakeLists.txt), so no CUDA header is pulled in.
 #include <cblas.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -60,7 +61,12 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
     if (p == nullptr && bytes != 0) throw std::bad_alloc();
     return p;
   }
-  void deallocate(void* ptr) override { std::free(ptr); }
+  void deallocate(void* ptr) noexcept override { std::free(ptr); }
+  // Half the host's RAM: the rest is the data, the other slots and everything else.
+  double memory_budget_bytes() override {
+    return 0.5 * static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+           static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  }
   void copy_to_device(void* dst, const void* src, size_t bytes) override {
     std::memcpy(dst, src, bytes);
   }

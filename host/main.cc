@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
+#include <vector>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -36,11 +38,44 @@ struct RunArgs {
   bool quiet = false;
 };
 
-// Redraws the table in place on a terminal; prints plain snapshots otherwise (logs, CI).
+// SIGINT/SIGTERM: the first asks the sweep to stop (no new trial; running ones stop after
+// their current evaluation; results are written); the second quits at once. Finished trials
+// are already in trials.jsonl, flushed as each one finished, so nothing recorded is lost.
+std::atomic<int> g_stop_signal{0};
+// While the live table redraws on a terminal, it prints the stop notice itself: a line written
+// from here would be drawn over.
+std::atomic<bool> g_live_table{false};
+
+void on_stop_signal(int signo) {
+  if (g_stop_signal.exchange(signo) != 0) _exit(128 + signo);
+  if (g_live_table.load()) return;
+  static const char kMessage[] =
+      "\ncusweep: stopping: no new trials; running trials stop after their current evaluation. "
+      "Press Ctrl-C again to quit at once.\n";
+  const ssize_t ignored = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  (void)ignored;
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  action.sa_flags = SA_RESTART;  // reads and writes in progress go on
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// Redraws the table in place on a terminal; prints plain snapshots otherwise (logs, CI). On a
+// terminal, log messages are held and printed above the next redraw, so none is drawn over.
 class TableReporter {
  public:
   TableReporter(TrialTable table, size_t max_rows, bool terminal)
       : table_(std::move(table)), max_rows_(max_rows), terminal_(terminal) {}
+
+  void add_log(LogLevel level, const std::string& message) {
+    std::lock_guard<std::mutex> lock(logs_mutex_);
+    logs_.push_back(fmt::format("[cusweep {}] {}", log_level_name(level), message));
+  }
 
   void operator()(const ProgressView& view, bool final) {
     if (!terminal_) {
@@ -61,6 +96,8 @@ class TableReporter {
     // Up `lines_` lines, then overwrite line by line (erase each line's rest) and erase what
     // is left below: erasing the whole screen from its top would push it into the scrollback.
     if (lines_ > 0) std::printf("\x1b[%dF", lines_);
+    for (const std::string& line : take_logs())
+      std::printf("%s\x1b[K\n", line.c_str());
     size_t start = 0;
     while (start < text.size()) {
       const size_t end = text.find('\n', start);
@@ -73,6 +110,19 @@ class TableReporter {
   }
 
  private:
+  std::vector<std::string> take_logs() {
+    std::lock_guard<std::mutex> lock(logs_mutex_);
+    if (g_stop_signal.load() != 0 && !stop_noticed_) {
+      stop_noticed_ = true;
+      logs_.push_back(
+          "cusweep: stopping: no new trials; running trials stop after their current evaluation. "
+          "Press Ctrl-C again to quit at once.");
+    }
+    std::vector<std::string> out;
+    out.swap(logs_);
+    return out;
+  }
+
   static std::string clip_lines(const std::string& text, size_t width) {
     std::string out;
     size_t start = 0;
@@ -91,34 +141,16 @@ class TableReporter {
   size_t max_rows_;
   bool terminal_;
   int lines_ = 0;
+  std::mutex logs_mutex_;
+  std::vector<std::string> logs_;
+  bool stop_noticed_ = false;
 };
-
-// SIGINT/SIGTERM: the first asks the sweep to stop (no new trial; running ones stop after
-// their current evaluation; results are written); the second quits at once. Finished trials
-// are already in trials.jsonl, flushed as each one finished, so nothing recorded is lost.
-std::atomic<int> g_stop_signal{0};
-
-void on_stop_signal(int signo) {
-  if (g_stop_signal.exchange(signo) != 0) _exit(128 + signo);
-  static const char kMessage[] =
-      "\ncusweep: stopping: no new trials; running trials stop after their current evaluation. "
-      "Press Ctrl-C again to quit at once.\n";
-  const ssize_t ignored = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-  (void)ignored;
-}
-
-void install_stop_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
 
 int run_command(const RunArgs& args) {
   const SweepConfig config = load_sweep_config(args.config);
   const std::string out_dir = args.out.empty() ? "runs/" + config.name : args.out;
 
+  LogSink previous_sink;
   RunOptions options;
   options.out_dir = out_dir;
   options.stop = &g_stop_signal;
@@ -137,8 +169,20 @@ int run_command(const RunArgs& args) {
         TrialTable(config, directions, objective_summary(probe, config.objective_scope)),
         args.max_rows, terminal);
     options.on_progress = [reporter](const ProgressView& v, bool final) { (*reporter)(v, final); };
+    if (terminal) {
+      g_live_table = true;
+      previous_sink = set_log_sink(
+          [reporter](LogLevel level, const std::string& m) { reporter->add_log(level, m); });
+    }
   }
 
+  struct RestoreSink {  // the default sink again after the run, also when it throws
+    LogSink* sink;
+    ~RestoreSink() {
+      g_live_table = false;
+      if (*sink) set_log_sink(*sink);
+    }
+  } restore{&previous_sink};
   const SweepResult result = run_sweep(config, options);
   std::printf("\n%s", final_report(result, config).c_str());
   std::printf("Results: %s/{trials.jsonl,results.csv,best.json} (%.1f s on %s)\n", out_dir.c_str(),

@@ -2,6 +2,7 @@
 // configuration depends on (seed, index) alone, so results never depend on timing.
 #include "cusweep/runner.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -111,6 +112,9 @@ class SweepRun {
     }
     wake_.notify_all();
     if (reporter.joinable()) reporter.join();
+    if (slots_started_ == 0) {
+      throw DeviceError("no slot could start, so no trial ran: " + slot_error_);
+    }
     *wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
     return trials_;
   }
@@ -122,7 +126,7 @@ class SweepRun {
   void form_groups(int slots) {
     int fuse = config_.fused_trials > 0 ? config_.fused_trials
                                         : (backend_.name() == "cuda" ? kAutoFusedTrialsCuda : 1);
-    fuse = std::max(1, std::min(fuse, (config_.n_trials + slots - 1) / slots));
+    fuse = std::max(1, std::min(fuse, config_.n_trials / slots));
     std::map<std::string, size_t> open;  // fusion key -> index of its open group
     for (size_t i = 0; i < trials_.size(); ++i) {
       if (fuse == 1) {
@@ -144,8 +148,11 @@ class SweepRun {
     std::unique_ptr<Slot> slot;
     try {
       slot = backend_.make_slot(slot_index);
+      ++slots_started_;
     } catch (const std::exception& e) {
       log_error(fmt::format("slot {} could not start: {}", slot_index, e.what()));
+      std::lock_guard<std::mutex> lock(mutex_);
+      slot_error_ = e.what();
       return;  // the other slots take its trials
     }
     for (;;) {
@@ -173,6 +180,19 @@ class SweepRun {
     }
     try {
       train(slot, group, results);
+    } catch (const GroupTooLarge& e) {
+      // Each trial fits alone: train them one after another on this slot.
+      log_info(fmt::format("{}; training them one at a time", e.what()));
+      for (size_t k = 0; k < group.size(); ++k) {
+        std::vector<TrialRecord> one = {results[k]};
+        try {
+          train(slot, {group[k]}, one);
+        } catch (const std::exception& inner) {
+          one[0].status = TrialStatus::kError;
+          one[0].error = inner.what();
+        }
+        results[k] = one[0];
+      }
     } catch (const std::exception& e) {
       for (TrialRecord& r : results) {
         if (r.status != TrialStatus::kRunning) continue;
@@ -238,7 +258,6 @@ class SweepRun {
       live.history.push_back(entry);
       live.metrics = metrics;
       live.epochs_done = epoch;
-      live.objective = values;
     }
     t.history.push_back(entry);
     t.metrics = metrics;
@@ -249,6 +268,9 @@ class SweepRun {
     if (!bad.empty()) {
       t.status = TrialStatus::kError;
       t.error = bad;
+      std::lock_guard<std::mutex> lock(mutex_);
+      trials_[t.index].status = t.status;  // the table shows it now, not when the group ends
+      trials_[t.index].error = bad;
       return;
     }
     rank(t, objective);
@@ -314,6 +336,8 @@ class SweepRun {
   std::vector<TrialParams> params_;          // per trial
   std::vector<std::vector<size_t>> groups_;  // trial indices trained together, in run order
   std::atomic<uint64_t> next_{0};
+  std::atomic<int> slots_started_{0};
+  std::string slot_error_;
   int busy_ = 0;
   bool done_ = false;
 };
@@ -381,7 +405,11 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   SweepRun run(config, options, *backend, view, writer.get());
   result.trials = run.run(&result.wall_s);
   result.best = select_best(result.trials, result.directions);
-  result.interrupted = options.stop != nullptr && options.stop->load() != 0;
+  result.interrupted =
+      options.stop != nullptr && options.stop->load() != 0 &&
+      std::any_of(result.trials.begin(), result.trials.end(), [](const TrialRecord& t) {
+        return t.status == TrialStatus::kPending || t.status == TrialStatus::kInterrupted;
+      });
   if (writer) writer->finish(result);
   return result;
 }

@@ -28,7 +28,9 @@ class Slot {
 
   // ---- memory (slot memory; asynchronous on the slot's stream where the device has one)
   virtual void* allocate(size_t bytes) = 0;
-  virtual void deallocate(void* ptr) = 0;
+  virtual void deallocate(void* ptr) noexcept = 0;  // runs in destructors: never throws
+  // Bytes a trial group may take on this slot's device (host RAM for the CPU slot).
+  virtual double memory_budget_bytes() = 0;
   // `src` must stay valid until the next synchronize().
   virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
   // Returns when the data is on the host.

@@ -120,12 +120,28 @@ Trainer::Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams
   const int64_t orders = shared_order_ ? 1 : n;
   const int64_t activations = std::accumulate(dims_.begin() + 1, dims_.end(), int64_t{0});
   buf_->loss_stride = std::max<int64_t>(batch_, data.eval.rows);
-  check_memory(static_cast<double>(n) *
-                   (static_cast<double>(param_count_) * (first.optim == "adamw" ? 4 : 3) +
-                    2.0 * max_rows_ * activations + 2.0 * batch_ * max_width_ +
-                    static_cast<double>(buf_->loss_stride) + 2.0 * data.eval.rows) +
-               static_cast<double>(orders) * (batch_ * (dims_[0] + 1) + data.train.rows));
+  // 4-byte values per trial, and per shuffled order (shared by trials of one seed).
+  const double per_trial = static_cast<double>(param_count_) * (first.optim == "adamw" ? 4 : 3) +
+                           2.0 * max_rows_ * activations + 2.0 * batch_ * max_width_ +
+                           static_cast<double>(buf_->loss_stride) + 2.0 * data.eval.rows;
+  const double per_order = static_cast<double>(batch_) * (dims_[0] + 1) + data.train.rows;
+  check_memory(slot.memory_budget_bytes(), per_trial, per_order, n, orders);
 
+  try {
+    allocate_buffers(n, orders);
+  } catch (...) {
+    for (void* p : buf_->owned)
+      slot_.deallocate(p);  // no destructor runs for a half-built one
+    throw;
+  }
+}
+
+void Trainer::allocate_buffers(int64_t n, int64_t orders) {
+  Slot& slot = slot_;
+  const TrialParams& first = trials_.front();
+  const SplitView& train = data_.train;
+  const SplitView& eval = data_.eval;
+  const size_t layers = dims_.size() - 1;
   auto own = [&](auto* p) {
     buf_->owned.push_back(p);
     return p;
@@ -145,11 +161,11 @@ Trainer::Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams
   b.batch = own(alloc<float>(slot, orders * batch_ * dims_[0]));
   b.batch_labels = own(alloc<int32_t>(slot, orders * batch_));
   b.ones = own(alloc<float>(slot, batch_));
-  b.permutation = own(alloc<int32_t>(slot, orders * data.train.rows));
+  b.permutation = own(alloc<int32_t>(slot, orders * train.rows));
   b.loss_rows = own(alloc<float>(slot, n * b.loss_stride));
   b.loss_sum = own(alloc<float>(slot, n));
-  b.predictions = own(alloc<int32_t>(slot, n * data.eval.rows));
-  b.scratch = own(alloc<int32_t>(slot, data.eval.rows));
+  b.predictions = own(alloc<int32_t>(slot, n * eval.rows));
+  b.scratch = own(alloc<int32_t>(slot, eval.rows));
 
   slot.fill(b.ones, batch_, 1.f);
   slot.fill(b.state1, n * param_count_, 0.f);
@@ -159,16 +175,22 @@ Trainer::Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams
 
 // A configuration can pass validation and still ask for more memory than exists (two hidden
 // layers of 65536 units is 17 GiB of weights alone): fail the trial with that figure rather
-// than with std::bad_alloc or the out-of-memory killer. `floats` counts 4-byte values.
-void Trainer::check_memory(double floats) {
-  const double bytes = floats * 4;
-  const double physical =
-      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
-  if (physical > 0 && bytes > 0.5 * physical) {
+// than with std::bad_alloc, the out-of-memory killer or a CUDA error. A fused group that does
+// not fit, while each of its trials would, is GroupTooLarge: the runner trains them apart.
+void Trainer::check_memory(double budget_bytes, double per_trial, double per_order, int64_t n,
+                           int64_t orders) {
+  constexpr double kGiB = 1073741824.0;
+  const double one = 4 * (per_trial + per_order);
+  if (budget_bytes > 0 && one > budget_bytes) {
     throw std::runtime_error(fmt::format(
-        "the trial needs {:.1f} GiB for its model, optimizer state and buffers; this machine has "
+        "the trial needs {:.1f} GiB for its model, optimizer state and buffers; its slot has "
         "{:.1f} GiB (reduce hidden_sizes or the batch sizes)",
-        bytes / 1073741824.0, physical / 1073741824.0));
+        one / kGiB, budget_bytes / kGiB));
+  }
+  const double group = 4 * (per_trial * n + per_order * orders);
+  if (budget_bytes > 0 && group > budget_bytes) {
+    throw GroupTooLarge(fmt::format("{} fused trials need {:.1f} GiB; the slot has {:.1f} GiB", n,
+                                    group / kGiB, budget_bytes / kGiB));
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,12 @@ struct Evaluation {
   int64_t eval_samples = 0;
   int64_t eval_steps = 0;
   int64_t train_samples = 0;
+};
+
+// A fused group that would not fit in its slot's memory, though each trial would alone.
+class GroupTooLarge : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 class Trainer {
@@ -55,7 +62,9 @@ class Trainer {
  private:
   struct Buffers;
 
-  static void check_memory(double floats);
+  static void check_memory(double budget_bytes, double per_trial, double per_order, int64_t n,
+                           int64_t orders);
+  void allocate_buffers(int64_t n, int64_t orders);
   void initialize_parameters();
   void upload_permutations(int epoch);
   void train_step(int64_t first_row, int64_t rows);

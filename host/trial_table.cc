@@ -180,7 +180,14 @@ std::string objective_summary(const std::vector<ObjectiveValue>& probe, Objectiv
 std::string final_report(const SweepResult& result, const SweepConfig& config) {
   std::string out;
   if (result.best.empty()) {
-    return "No trial finished: every trial ended in ERROR (see the error column).\n";
+    std::map<std::string, int> counts;
+    for (const auto& t : result.trials)
+      ++counts[trial_status_name(t.status)];
+    std::string text;
+    for (const auto& [status, n] : counts) {
+      text += fmt::format("{}{} {}", text.empty() ? "" : ", ", n, status);
+    }
+    return fmt::format("No trial finished ({}); see the error column of results.csv.\n", text);
   }
   const bool pareto = result.directions.size() > 1;
   out += pareto ? fmt::format("Pareto front: {} trial(s)\n", result.best.size())
