@@ -29,6 +29,7 @@ const std::vector<std::string> kTopLevelKeys = {"name",
                                                 "objective_scope",
                                                 "search_space",
                                                 "sampler",
+                                                "scheduler",
                                                 "n_trials",
                                                 "max_concurrent_trials",
                                                 "seed",
@@ -340,6 +341,21 @@ TrialParams make_trial_params(const json& model, const json& training, const jso
   return p;
 }
 
+int SweepConfig::max_epochs() const {
+  int epochs = make_trial_params(model, training, json::object()).num_train_epochs;
+  for (const ParamSpec& p : search_space.params()) {
+    if (p.name != "num_train_epochs") continue;
+    if (p.kind == ParamKind::kChoice || p.kind == ParamKind::kGrid) {
+      epochs = 0;
+      for (const json& v : p.values)
+        epochs = std::max(epochs, static_cast<int>(v.get<double>()));
+    } else {
+      epochs = static_cast<int>(p.kind == ParamKind::kRandInt ? p.high - 1 : p.high);
+    }
+  }
+  return epochs;
+}
+
 json SweepConfig::metric_template() const {
   json keys = {{"eval_loss", 0.5},
                {"eval_runtime", 1.0},
@@ -409,6 +425,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   validate_search_space(c.search_space);
   check_objective(c, c.metric_template());
 
+  c.scheduler = parse_scheduler_config(j.contains("scheduler") ? j["scheduler"] : json(),
+                                       c.max_epochs(), c.objective.objectives.size());
   if (j.contains("sampler")) c.sampler = one_of(j["sampler"], "sampler", {"random"});
   if (j.contains("n_trials")) c.n_trials = positive_int(j["n_trials"], "n_trials", 1000000);
   warn_about_grid(c.search_space, c.n_trials);

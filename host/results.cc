@@ -98,11 +98,12 @@ std::string results_csv(const SweepResult& result) {
 }  // namespace
 
 std::vector<size_t> select_best(const std::vector<TrialRecord>& trials,
-                                const std::vector<Direction>& directions) {
+                                const std::vector<Direction>& directions, bool include_pruned) {
   std::vector<size_t> done;
   for (size_t i = 0; i < trials.size(); ++i) {
-    if (trials[i].status == TrialStatus::kTerminated &&
-        trials[i].objective.size() == directions.size()) {
+    const bool eligible = trials[i].status == TrialStatus::kTerminated ||
+                          (include_pruned && trials[i].status == TrialStatus::kPruned);
+    if (eligible && trials[i].objective.size() == directions.size()) {
       done.push_back(i);
     }
   }
@@ -158,10 +159,14 @@ json best_json(const SweepResult& result, const SweepConfig& config) {
   json directions = json::array();
   for (Direction d : result.directions)
     directions.push_back(direction_name(d));
-  json j = {
-      {"sweep", result.name},     {"objective_scope", objective_scope_name(config.objective_scope)},
-      {"directions", directions}, {"backend", result.backend},
-      {"wall_s", result.wall_s},  {"warnings", result.warnings}};
+  json j = {{"sweep", result.name},
+            {"objective_scope", objective_scope_name(config.objective_scope)},
+            {"directions", directions},
+            {"backend", result.backend},
+            {"scheduler", config.scheduler.type},
+            {"best_includes_pruned", config.scheduler.best_includes_pruned},
+            {"wall_s", result.wall_s},
+            {"warnings", result.warnings}};
   json best = json::array();
   for (size_t i : result.best)
     best.push_back(trial_json(result.trials[i]));

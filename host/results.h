@@ -18,7 +18,8 @@ namespace cusweep {
 // Best trial (single objective: one index, ties to the lowest index) or the Pareto front of
 // the TERMINATED trials; empty when none terminated.
 std::vector<size_t> select_best(const std::vector<TrialRecord>& trials,
-                                const std::vector<Direction>& directions);
+                                const std::vector<Direction>& directions,
+                                bool include_pruned = false);
 
 // The trials.jsonl object of one trial.
 nlohmann::json trial_json(const TrialRecord& t);

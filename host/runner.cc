@@ -84,6 +84,14 @@ class SweepRun {
       params_.push_back(config.trial_params(i, &t.searched));
       t.params = params_.back().to_json();
     }
+    int max_epochs = 1;
+    for (const TrialParams& p : params_)
+      max_epochs = std::max(max_epochs, p.num_train_epochs);
+    const std::vector<ObjectiveValue> probe =
+        evaluate_objective(config.objective, config.metric_template());
+    scheduler_ =
+        make_scheduler(config.scheduler,
+                       probe[static_cast<size_t>(config.scheduler.prune_on)].direction, max_epochs);
   }
 
   std::vector<TrialRecord> run(double* wall_s) {
@@ -274,6 +282,13 @@ class SweepRun {
       return;
     }
     rank(t, objective);
+    const size_t on = static_cast<size_t>(config_.scheduler.prune_on);
+    if (epoch < params_[t.index].num_train_epochs &&
+        !scheduler_->should_continue(t.index, epoch, values[on])) {
+      t.status = TrialStatus::kPruned;
+      std::lock_guard<std::mutex> lock(mutex_);
+      trials_[t.index].status = t.status;  // its slot frees now (unless fused with others)
+    }
   }
 
   // A NaN or infinite loss or objective fails the trial: it must never become "best".
@@ -333,7 +348,8 @@ class SweepRun {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<TrialRecord> trials_;
-  std::vector<TrialParams> params_;          // per trial
+  std::vector<TrialParams> params_;  // per trial
+  std::unique_ptr<Scheduler> scheduler_;
   std::vector<std::vector<size_t>> groups_;  // trial indices trained together, in run order
   std::atomic<uint64_t> next_{0};
   std::atomic<int> slots_started_{0};
@@ -356,6 +372,8 @@ const char* trial_status_name(TrialStatus s) {
       return "ERROR";
     case TrialStatus::kInterrupted:
       return "INTERRUPTED";
+    case TrialStatus::kPruned:
+      return "PRUNED";
   }
   return "?";
 }
@@ -404,7 +422,8 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
 
   SweepRun run(config, options, *backend, view, writer.get());
   result.trials = run.run(&result.wall_s);
-  result.best = select_best(result.trials, result.directions);
+  result.best =
+      select_best(result.trials, result.directions, config.scheduler.best_includes_pruned);
   result.interrupted =
       options.stop != nullptr && options.stop->load() != 0 &&
       std::any_of(result.trials.begin(), result.trials.end(), [](const TrialRecord& t) {

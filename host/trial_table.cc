@@ -73,6 +73,10 @@ std::string format_value(const json& v) {
 TrialTable::TrialTable(const SweepConfig& config, std::vector<Direction> directions,
                        std::string objective)
     : config_(config), directions_(std::move(directions)), objective_(std::move(objective)) {
+  scheduler_ =
+      make_scheduler(config.scheduler, directions_[static_cast<size_t>(config.scheduler.prune_on)],
+                     config.max_epochs())
+          ->describe();
   for (const ParamSpec& p : config.search_space.params())
     params_.push_back(p.name);
 }
@@ -91,6 +95,7 @@ std::vector<size_t> TrialTable::rows_to_show(const std::vector<TrialRecord>& tri
         return 0;
       case TrialStatus::kTerminated:
         return 1;
+      case TrialStatus::kPruned:
       case TrialStatus::kError:
       case TrialStatus::kInterrupted:
         return 2;
@@ -117,7 +122,7 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
   for (const auto& t : view.trials)
     ++counts[trial_status_name(t.status)];
   std::string count_text;
-  for (const char* s : {"RUNNING", "TERMINATED", "ERROR", "INTERRUPTED", "PENDING"}) {
+  for (const char* s : {"RUNNING", "TERMINATED", "PRUNED", "ERROR", "INTERRUPTED", "PENDING"}) {
     if (counts[s] > 0)
       count_text += fmt::format("{}{} {}", count_text.empty() ? "" : ", ", counts[s], s);
   }
@@ -127,6 +132,7 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
   out += fmt::format("Backend: {} | slots: {}/{} busy\n", view.backend, view.slots_busy,
                      view.slots_total);
   out += "Objective: " + objective_ + "\n";
+  if (config_.scheduler.type != "fifo") out += "Scheduler: " + scheduler_ + "\n";
   out += fmt::format("Number of trials: {} ({})\n", view.trials.size(), count_text);
 
   std::vector<std::string> header = {"Trial name", "status", "loc"};

@@ -24,6 +24,7 @@ class TrialTable {
   const SweepConfig& config_;
   std::vector<Direction> directions_;
   std::string objective_;
+  std::string scheduler_;
   std::vector<std::string> params_;
 };
 

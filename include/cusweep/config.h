@@ -11,6 +11,7 @@
 #include "cusweep/dataset.h"
 #include "cusweep/metrics.h"
 #include "cusweep/objective.h"
+#include "cusweep/scheduler.h"
 #include "cusweep/search_space.h"
 
 namespace cusweep {
@@ -65,6 +66,7 @@ struct SweepConfig {
   ObjectiveScope objective_scope = ObjectiveScope::kLast;
   SearchSpace search_space;
   std::string sampler = "random";
+  SchedulerConfig scheduler;  // early stopping; fifo (none) by default
   int n_trials = 1;
   int max_concurrent_trials = 2;
   uint64_t seed = 0;  // the sweep's seed: trial i's configuration depends on (seed, i) alone
@@ -79,6 +81,9 @@ struct SweepConfig {
   // The metric keys each evaluation reports (HF names), with placeholder values: objectives
   // are checked against it before anything trains.
   nlohmann::json metric_template() const;
+
+  // The most epochs any trial can train (the base value, or the search space's largest).
+  int max_epochs() const;
 
   // The parameters of trial `index`.
   TrialParams trial_params(uint64_t index, nlohmann::json* searched_out) const;

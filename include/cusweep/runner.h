@@ -20,8 +20,9 @@ namespace cusweep {
 
 // INTERRUPTED: the sweep was asked to stop (Ctrl-C, SIGTERM) while the trial ran; it keeps
 // the evaluations it finished.
-enum class TrialStatus { kPending, kRunning, kTerminated, kError, kInterrupted };
-// "PENDING", "RUNNING", "TERMINATED", "ERROR", "INTERRUPTED"
+// PRUNED: an early-stopping scheduler stopped the trial; it keeps its history.
+enum class TrialStatus { kPending, kRunning, kTerminated, kError, kInterrupted, kPruned };
+// "PENDING", "RUNNING", "TERMINATED", "ERROR", "INTERRUPTED", "PRUNED"
 const char* trial_status_name(TrialStatus s);
 
 struct TrialRecord {
