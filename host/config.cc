@@ -30,6 +30,7 @@ const std::vector<std::string> kTopLevelKeys = {"name",
                                                 "search_space",
                                                 "sampler",
                                                 "scheduler",
+                                                "benchmark_function",
                                                 "n_trials",
                                                 "max_concurrent_trials",
                                                 "seed",
@@ -357,6 +358,7 @@ int SweepConfig::max_epochs() const {
 }
 
 json SweepConfig::metric_template() const {
+  if (benchmark.active()) return json{{"eval_loss", 0.5}, {"epoch", 1}};
   json keys = {{"eval_loss", 0.5},
                {"eval_runtime", 1.0},
                {"eval_samples_per_second", 1.0},
@@ -390,13 +392,25 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   c.name = j.contains("name") ? json_string(j["name"], "name") : stem_of(path);
   check_sweep_name(c.name, j.contains("name"));
   if (j.contains("description")) json_string(j["description"], "description");
-  if (!j.contains("data")) {
-    throw UserError("missing key 'data'", "see examples/fashion_mnist.json for a data section");
+  if (j.contains("benchmark_function")) {
+    c.benchmark = parse_benchmark_function(j["benchmark_function"]);
+    for (const char* key : {"data", "model", "training", "metrics", "average", "fused_trials"}) {
+      if (j.contains(key)) {
+        throw UserError(fmt::format("'{}' is not used with benchmark_function: its trials "
+                                    "evaluate {} instead of training a model",
+                                    key, c.benchmark.function),
+                        fmt::format("remove '{}'", key));
+      }
+    }
+    c.training = {{"num_train_epochs", c.benchmark.epochs}};
+  } else {
+    if (!j.contains("data")) {
+      throw UserError("missing key 'data'", "see examples/fashion_mnist.json for a data section");
+    }
+    c.data = parse_data_config(j["data"], base_dir, "data");
+    c.model = checked_object(j, "model", model_keys());
+    c.training = checked_object(j, "training", training_keys());
   }
-  c.data = parse_data_config(j["data"], base_dir, "data");
-
-  c.model = checked_object(j, "model", model_keys());
-  c.training = checked_object(j, "training", training_keys());
   make_trial_params(c.model, c.training, json::object());  // validates the base values
 
   if (j.contains("metrics")) c.metrics = parse_metrics(j["metrics"]);
@@ -420,9 +434,20 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
 
   std::vector<std::string> searchable = model_keys();
   searchable.insert(searchable.end(), training_keys().begin(), training_keys().end());
+  if (c.benchmark.active()) searchable = benchmark_variables(c.benchmark.function);
   c.search_space = SearchSpace::parse(j.contains("search_space") ? j["search_space"] : json(),
                                       searchable, "search_space");
-  validate_search_space(c.search_space);
+  if (c.benchmark.active()) {
+    for (const ParamSpec& p : c.search_space.params()) {
+      if (p.kind == ParamKind::kChoice || p.kind == ParamKind::kGrid) {
+        for (size_t i = 0; i < p.values.size(); ++i) {
+          json_number(p.values[i], fmt::format("search_space.{}.values[{}]", p.name, i));
+        }
+      }
+    }
+  } else {
+    validate_search_space(c.search_space);
+  }
   check_objective(c, c.metric_template());
 
   c.scheduler = parse_scheduler_config(j.contains("scheduler") ? j["scheduler"] : json(),

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "backend.h"
+#include "cusweep/benchmark_function.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "results.h"
@@ -82,7 +83,8 @@ class SweepRun {
       t.index = i;
       t.name = fmt::format("{}_{}_{:05d}", config.name, tag, i);
       params_.push_back(config.trial_params(i, &t.searched));
-      t.params = params_.back().to_json();
+      // A benchmark function's trial has no model or training: its point is all there is.
+      t.params = config.benchmark.active() ? t.searched : params_.back().to_json();
     }
     int max_epochs = 1;
     for (const TrialParams& p : params_)
@@ -134,6 +136,7 @@ class SweepRun {
   void form_groups(int slots) {
     int fuse = config_.fused_trials > 0 ? config_.fused_trials
                                         : (backend_.name() == "cuda" ? kAutoFusedTrialsCuda : 1);
+    if (config_.benchmark.active()) fuse = 1;  // nothing to fuse: no model trains
     fuse = std::max(1, std::min(fuse, config_.n_trials / slots));
     std::map<std::string, size_t> open;  // fusion key -> index of its open group
     for (size_t i = 0; i < trials_.size(); ++i) {
@@ -224,7 +227,30 @@ class SweepRun {
   // Trains the group every epoch, recording each trial's evaluations; a trial that fails stays
   // in the computation (fused trials are independent) but is no longer recorded. Statuses are
   // set on return.
+  // A benchmark-function trial: each "epoch" evaluates the function at the trial's point.
+  void evaluate_function(TrialRecord& t) {
+    const BenchmarkFunctionConfig& f = config_.benchmark;
+    const uint64_t noise_seed = (config_.seed << 32) ^ t.index;
+    for (int epoch = 1; epoch <= f.epochs && t.status == TrialStatus::kRunning; ++epoch) {
+      const auto t0 = Clock::now();
+      Evaluation e;
+      e.epoch = epoch;
+      e.train_loss = e.eval_loss = benchmark_value(f, t.searched, epoch, noise_seed);
+      e.eval_runtime = std::chrono::duration<double>(Clock::now() - t0).count();
+      record(t, e, json{{"eval_loss", e.eval_loss}, {"epoch", epoch}}, epoch);
+      if (stopping() && epoch < f.epochs && t.status == TrialStatus::kRunning) {
+        t.status = TrialStatus::kInterrupted;
+      }
+    }
+    if (t.status == TrialStatus::kRunning) t.status = TrialStatus::kTerminated;
+  }
+
   void train(Slot& slot, const std::vector<size_t>& group, std::vector<TrialRecord>& results) {
+    if (config_.benchmark.active()) {
+      for (TrialRecord& r : results)
+        evaluate_function(r);
+      return;
+    }
     std::vector<TrialParams> params;
     for (size_t i : group)
       params.push_back(params_[i]);
@@ -234,7 +260,7 @@ class SweepRun {
       bool any_running = false;
       for (size_t k = 0; k < results.size(); ++k) {
         if (results[k].status != TrialStatus::kRunning) continue;
-        record(results[k], evaluations[k], epoch);
+        record(results[k], evaluations[k], metrics_dict(config_, evaluations[k]), epoch);
         any_running = any_running || results[k].status == TrialStatus::kRunning;
       }
       if (!any_running) return;
@@ -251,9 +277,8 @@ class SweepRun {
   }
 
   // One evaluation of one trial: its metrics, objective and history; ERROR when not finite.
-  void record(TrialRecord& t, const Evaluation& e, int epoch) {
+  void record(TrialRecord& t, const Evaluation& e, const json& metrics, int epoch) {
     const size_t n_objectives = config_.objective.objectives.size();
-    const json metrics = metrics_dict(config_, e);
     std::vector<ObjectiveValue> objective = evaluate_objective(config_.objective, metrics);
     const std::vector<double> values = values_of(objective);
     json entry = {{"metrics", metrics},
@@ -404,18 +429,27 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   DataSplit loaded;
   const DataSplit* data = options.data;
-  if (data == nullptr) {
-    loaded = load_data(config.data);
-    data = &loaded;
+  std::unique_ptr<Backend> backend;
+  if (config.benchmark.active()) {
+    data = &loaded;  // no data and no device: the trials evaluate a function on the host
+    backend = make_cpu_backend();
+  } else {
+    if (data == nullptr) {
+      loaded = load_data(config.data);
+      data = &loaded;
+    }
+    backend = make_backend(options.backend.empty() ? config.backend : options.backend);
   }
-  std::unique_ptr<Backend> backend =
-      make_backend(options.backend.empty() ? config.backend : options.backend);
-  result.backend = backend->description();
+  result.backend = config.benchmark.active()
+                       ? "host (benchmark function " + config.benchmark.function + ")"
+                       : backend->description();
   const DataView view = backend->share_data(*data);
-  log_info(fmt::format("{}: {} trials, up to {} at once on {}; train {}x{}, eval {}, {} classes",
-                       config.name, config.n_trials, config.max_concurrent_trials, result.backend,
-                       data->train.rows, data->train.cols, data->eval.rows,
-                       data->train.num_classes));
+  if (!config.benchmark.active()) {
+    log_info(fmt::format("{}: {} trials, up to {} at once on {}; train {}x{}, eval {}, {} classes",
+                         config.name, config.n_trials, config.max_concurrent_trials, result.backend,
+                         data->train.rows, data->train.cols, data->eval.rows,
+                         data->train.num_classes));
+  }
 
   std::unique_ptr<ResultsWriter> writer;
   if (!options.out_dir.empty()) writer = std::make_unique<ResultsWriter>(options.out_dir, config);

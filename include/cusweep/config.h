@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cusweep/benchmark_function.h"
 #include "cusweep/dataset.h"
 #include "cusweep/metrics.h"
 #include "cusweep/objective.h"
@@ -58,6 +59,9 @@ struct SweepConfig {
   std::string name = "sweep";
   std::string path;  // the config file, for messages
   DataConfig data;
+  // When active, trials evaluate this test function instead of training (no data, model or
+  // training); the search space names its variables x1, x2, ...
+  BenchmarkFunctionConfig benchmark;
   nlohmann::json model = nlohmann::json::object();     // base values, validated
   nlohmann::json training = nlohmann::json::object();  // base values, validated
   std::vector<std::string> metrics;                    // "accuracy", "f1", "precision", "recall"

@@ -1,0 +1,108 @@
+// Benchmark functions: published minima, the learning curve, reproducible noise, config checks,
+// and sweeps of function trials (random search, ASHA) that run in milliseconds.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cusweep/benchmark_function.h"
+#include "cusweep/config.h"
+#include "cusweep/error.h"
+#include "cusweep/runner.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+TEST(BenchmarkFunctionTest, PublishedMinima) {
+  const BenchmarkFunctionConfig branin = parse_benchmark_function("branin");
+  // Branin's three minimizers (Dixon and Szego): (-pi, 12.275), (pi, 2.275), (9.42478, 2.475).
+  for (const auto& [x1, x2] : {std::pair{-M_PI, 12.275}, {M_PI, 2.275}, {9.42478, 2.475}}) {
+    EXPECT_NEAR(benchmark_value(branin, {{"x1", x1}, {"x2", x2}}, 1, 0), 0.397887, 1e-5);
+  }
+  EXPECT_GT(benchmark_value(branin, {{"x1", 0.0}, {"x2", 0.0}}, 1, 0), 50.0);
+
+  const BenchmarkFunctionConfig h6 = parse_benchmark_function("hartmann6");
+  const json best = {{"x1", 0.20169},  {"x2", 0.150011}, {"x3", 0.476874},
+                     {"x4", 0.275332}, {"x5", 0.311652}, {"x6", 0.6573}};
+  EXPECT_NEAR(benchmark_value(h6, best, 1, 0), benchmark_minimum("hartmann6"), 1e-4);
+}
+
+TEST(BenchmarkFunctionTest, QuadraticLearningCurveAndReproducibleNoise) {
+  BenchmarkFunctionConfig q = parse_benchmark_function({{"function", "quadratic"}, {"epochs", 9}});
+  const json at_center = {{"x1", 0.3}, {"x2", 0.3}, {"x3", 0.3}, {"x4", 0.3}};
+  EXPECT_NEAR(benchmark_value(q, at_center, 1, 0), 1.0, 1e-12);
+  EXPECT_NEAR(benchmark_value(q, at_center, 4, 0), 0.25, 1e-12);
+  q.noise = 0.1;
+  EXPECT_EQ(benchmark_value(q, at_center, 2, 7), benchmark_value(q, at_center, 2, 7));
+  EXPECT_NE(benchmark_value(q, at_center, 2, 7), benchmark_value(q, at_center, 2, 8));
+}
+
+TEST(BenchmarkFunctionTest, ConfigErrors) {
+  EXPECT_THROW(parse_benchmark_function("hartman6"), UserError);
+  EXPECT_THROW(parse_benchmark_function({{"function", "branin"}, {"epochs", 0}}), UserError);
+  EXPECT_THROW(parse_benchmark_function({{"function", "branin"}, {"nois", 1}}), UserError);
+  json j = {{"name", "b"},
+            {"benchmark_function", "branin"},
+            {"search_space", {{"x3", {{"type", "uniform"}, {"low", 0}, {"high", 1}}}}}};
+  try {
+    parse_sweep_config(j, "b.json", ".");
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("search_space.x3"));
+  }
+  j["search_space"] = json::object();
+  j["data"] = {{"format", "csv"}, {"train", "x.csv"}};
+  try {
+    parse_sweep_config(j, "b.json", ".");
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'data' is not used with benchmark_function"));
+  }
+}
+
+json uniform(double low, double high) {
+  return {{"type", "uniform"}, {"low", low}, {"high", high}};
+}
+
+TEST(BenchmarkFunctionTest, RandomSearchOnBraninGetsCloseToTheMinimum) {
+  const json j = {{"name", "branin"},
+                  {"benchmark_function", "branin"},
+                  {"search_space", {{"x1", uniform(-5, 10)}, {"x2", uniform(0, 15)}}},
+                  {"n_trials", 200},
+                  {"max_concurrent_trials", 2},
+                  {"seed", 5}};
+  const SweepResult r = run_sweep(parse_sweep_config(j, "b.json", "."), RunOptions{});
+  ASSERT_EQ(r.best.size(), 1u);
+  EXPECT_EQ(r.directions[0], Direction::kMinimize);
+  const double best = r.trials[r.best[0]].objective[0];
+  EXPECT_GE(best, benchmark_minimum("branin") - 1e-9);
+  EXPECT_LT(best - benchmark_minimum("branin"), 1.0);  // 200 random points on a 15 x 15 box
+}
+
+TEST(BenchmarkFunctionTest, AshaPrunesQuadraticTrialsEarly) {
+  json space = json::object();
+  for (const char* x : {"x1", "x2", "x3", "x4"})
+    space[x] = uniform(0, 1);
+  const json j = {{"name", "quad"},
+                  {"benchmark_function", {{"function", "quadratic"}, {"epochs", 9}}},
+                  {"search_space", space},
+                  {"scheduler", {{"type", "asha"}, {"grace_period", 1}, {"reduction_factor", 3}}},
+                  {"n_trials", 60},
+                  {"max_concurrent_trials", 1},
+                  {"seed", 2}};
+  const SweepResult r = run_sweep(parse_sweep_config(j, "q.json", "."), RunOptions{});
+  int pruned = 0, epochs = 0;
+  for (const TrialRecord& t : r.trials) {
+    pruned += t.status == TrialStatus::kPruned;
+    epochs += t.epochs_done;
+  }
+  EXPECT_GT(pruned, 30);          // most trials stop at rung 1 or 3
+  EXPECT_LT(epochs, 60 * 9 / 2);  // less than half the epochs of FIFO
+  EXPECT_EQ(r.trials[r.best[0]].status, TrialStatus::kTerminated);
+}
+
+}  // namespace
+}  // namespace cusweep
