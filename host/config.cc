@@ -452,7 +452,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
 
   c.scheduler = parse_scheduler_config(j.contains("scheduler") ? j["scheduler"] : json(),
                                        c.max_epochs(), c.objective.objectives.size());
-  if (j.contains("sampler")) c.sampler = one_of(j["sampler"], "sampler", {"random"});
+  c.sampler = parse_sampler_config(j.contains("sampler") ? j["sampler"] : json(),
+                                   c.objective.objectives.size());
   if (j.contains("n_trials")) c.n_trials = positive_int(j["n_trials"], "n_trials", 1000000);
   warn_about_grid(c.search_space, c.n_trials);
   if (j.contains("max_concurrent_trials")) {

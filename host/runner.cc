@@ -77,20 +77,27 @@ class SweepRun {
         data_(data),
         writer_(writer) {
     const std::string tag = sweep_tag(config);
+    sampler_ = make_sampler(config.sampler, config.search_space, config.seed);
     trials_.resize(static_cast<size_t>(config.n_trials));
     for (size_t i = 0; i < trials_.size(); ++i) {
       TrialRecord& t = trials_[i];
       t.index = i;
       t.name = fmt::format("{}_{}_{:05d}", config.name, tag, i);
-      params_.push_back(config.trial_params(i, &t.searched));
+      if (sampler_->uses_history()) {
+        // Suggested when the trial's turn comes (suggest_in_order); the base values for now.
+        params_.push_back(make_trial_params(config.model, config.training, json::object()));
+        continue;
+      }
+      t.searched = sampler_->suggest(i, {}, {});
+      params_.push_back(make_trial_params(config.model, config.training, t.searched));
       // A benchmark function's trial has no model or training: its point is all there is.
       t.params = config.benchmark.active() ? t.searched : params_.back().to_json();
     }
-    int max_epochs = 1;
-    for (const TrialParams& p : params_)
-      max_epochs = std::max(max_epochs, p.num_train_epochs);
+    const int max_epochs = config.max_epochs();
     const std::vector<ObjectiveValue> probe =
         evaluate_objective(config.objective, config.metric_template());
+    for (const ObjectiveValue& v : probe)
+      directions_.push_back(v.direction);
     scheduler_ =
         make_scheduler(config.scheduler,
                        probe[static_cast<size_t>(config.scheduler.prune_on)].direction, max_epochs);
@@ -99,6 +106,7 @@ class SweepRun {
   std::vector<TrialRecord> run(double* wall_s) {
     const auto t0 = Clock::now();
     const int slots = std::min(config_.max_concurrent_trials, config_.n_trials);
+    slots_ = slots;
     form_groups(slots);
     std::vector<std::thread> workers;
     for (int s = 0; s < slots; ++s) {
@@ -137,6 +145,7 @@ class SweepRun {
     int fuse = config_.fused_trials > 0 ? config_.fused_trials
                                         : (backend_.name() == "cuda" ? kAutoFusedTrialsCuda : 1);
     if (config_.benchmark.active()) fuse = 1;  // nothing to fuse: no model trains
+    if (sampler_->uses_history()) fuse = 1;    // shapes are not known before suggestions
     fuse = std::max(1, std::min(fuse, config_.n_trials / slots));
     std::map<std::string, size_t> open;  // fusion key -> index of its open group
     for (size_t i = 0; i < trials_.size(); ++i) {
@@ -170,8 +179,53 @@ class SweepRun {
       if (stopping()) return;
       const uint64_t g = next_.fetch_add(1);
       if (g >= groups_.size()) return;
+      if (sampler_->uses_history() && !suggest_in_order(groups_[g].front(), slots_)) return;
       run_group(*slot, groups_[g]);
     }
+  }
+
+  // Trial i is suggested after trials 0..i-1 were, from the trials 0..i-slots (all finished by
+  // then; the wait keeps results independent of timing) and the points of i-slots+1..i-1 (still
+  // running, or about to). False when the sweep is stopping.
+  bool suggest_in_order(size_t i, int slots) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const size_t known = i >= static_cast<size_t>(slots) ? i - slots + 1 : 0;  // trials < known
+    auto finished = [&](size_t k) {
+      const TrialStatus s = trials_[k].status;
+      return s != TrialStatus::kPending && s != TrialStatus::kRunning;
+    };
+    const auto ready = [&] {
+      if (stopping()) return true;
+      if (next_suggestion_ != i) return false;
+      for (size_t k = 0; k < known; ++k) {
+        if (!finished(k)) return false;
+      }
+      return true;
+    };
+    // Polls for a stop request too: a signal handler cannot notify a condition variable.
+    while (!ready())
+      suggested_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    if (stopping()) return false;
+    const Direction direction = directions_[0];
+    std::vector<Observation> history;
+    for (size_t k = 0; k < known; ++k) {
+      const TrialRecord& t = trials_[k];
+      Observation o;
+      o.params = t.searched;
+      o.failed = t.status != TrialStatus::kTerminated || t.objective.empty();
+      if (!o.failed) o.loss = direction == Direction::kMinimize ? t.objective[0] : -t.objective[0];
+      history.push_back(std::move(o));
+    }
+    std::vector<json> running;
+    for (size_t k = known; k < i; ++k)
+      running.push_back(trials_[k].searched);
+    TrialRecord& t = trials_[i];
+    t.searched = sampler_->suggest(i, history, running);
+    params_[i] = make_trial_params(config_.model, config_.training, t.searched);
+    t.params = config_.benchmark.active() ? t.searched : params_[i].to_json();
+    ++next_suggestion_;
+    suggested_cv_.notify_all();
+    return true;
   }
 
   void run_group(Slot& slot, const std::vector<size_t>& group) {
@@ -221,6 +275,7 @@ class SweepRun {
       trials_[r.index] = r;
       if (writer_ != nullptr) writer_->trial_finished(r);
     }
+    suggested_cv_.notify_all();  // a history sampler may be waiting for this trial
     --busy_;
   }
 
@@ -375,6 +430,11 @@ class SweepRun {
   std::vector<TrialRecord> trials_;
   std::vector<TrialParams> params_;  // per trial
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Sampler> sampler_;
+  std::vector<Direction> directions_;
+  int slots_ = 1;
+  size_t next_suggestion_ = 0;               // the next trial to be suggested (history samplers)
+  std::condition_variable suggested_cv_;     // a suggestion made or a trial finished
   std::vector<std::vector<size_t>> groups_;  // trial indices trained together, in run order
   std::atomic<uint64_t> next_{0};
   std::atomic<int> slots_started_{0};

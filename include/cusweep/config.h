@@ -12,6 +12,7 @@
 #include "cusweep/dataset.h"
 #include "cusweep/metrics.h"
 #include "cusweep/objective.h"
+#include "cusweep/sampler.h"
 #include "cusweep/scheduler.h"
 #include "cusweep/search_space.h"
 
@@ -69,7 +70,7 @@ struct SweepConfig {
   ObjectiveSpec objective;
   ObjectiveScope objective_scope = ObjectiveScope::kLast;
   SearchSpace search_space;
-  std::string sampler = "random";
+  SamplerConfig sampler;      // random search by default
   SchedulerConfig scheduler;  // early stopping; fifo (none) by default
   int n_trials = 1;
   int max_concurrent_trials = 2;

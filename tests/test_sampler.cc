@@ -1,0 +1,116 @@
+// TPE against random search on Hartmann-6, reproducibility for a seed and concurrency, every
+// parameter kind suggested within its bounds, and config checks.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "cusweep/benchmark_function.h"
+#include "cusweep/config.h"
+#include "cusweep/error.h"
+#include "cusweep/runner.h"
+#include "cusweep/sampler.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+json hartmann_config(const std::string& sampler, uint64_t seed, int concurrent) {
+  json space = json::object();
+  for (int i = 1; i <= 6; ++i) {
+    space["x" + std::to_string(i)] = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
+  }
+  return {{"name", "h6"},          {"benchmark_function", "hartmann6"},
+          {"search_space", space}, {"sampler", sampler},
+          {"n_trials", 100},       {"max_concurrent_trials", concurrent},
+          {"seed", seed}};
+}
+
+double regret(const json& j) {
+  const SweepResult r = run_sweep(parse_sweep_config(j, "h6.json", "."), RunOptions{});
+  return r.trials[r.best[0]].objective[0] - benchmark_minimum("hartmann6");
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+TEST(SamplerTest, TpeHalvesRandomSearchRegretOnHartmann6) {
+  std::vector<double> random, tpe;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    random.push_back(regret(hartmann_config("random", seed, 1)));
+    tpe.push_back(regret(hartmann_config("tpe", seed, 1)));
+  }
+  EXPECT_LT(median(tpe), 0.5 * median(random))
+      << "median regret: tpe " << median(tpe) << ", random " << median(random);
+}
+
+TEST(SamplerTest, TpeIsReproducibleForASeedAndConcurrency) {
+  const json j = hartmann_config("tpe", 9, 3);
+  const SweepResult a = run_sweep(parse_sweep_config(j, "h6.json", "."), RunOptions{});
+  const SweepResult b = run_sweep(parse_sweep_config(j, "h6.json", "."), RunOptions{});
+  for (size_t i = 0; i < a.trials.size(); ++i) {
+    EXPECT_EQ(a.trials[i].searched, b.trials[i].searched) << "trial " << i;
+  }
+  // Concurrent suggestions do not pile onto one point (the running trials count as bad).
+  std::set<std::string> distinct;
+  for (const auto& t : a.trials)
+    distinct.insert(t.searched.dump());
+  EXPECT_EQ(distinct.size(), a.trials.size());
+}
+
+TEST(SamplerTest, TpeSuggestsEveryKindWithinItsBounds) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
+    GTEST_SKIP() << "/usr/share/datasets/fashion-mnist missing";
+  }
+  const json j = json::parse(R"({
+    "name": "tpe_kinds",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
+             "max_train_samples": 300, "max_eval_samples": 100},
+    "training": {"num_train_epochs": 1},
+    "metrics": ["accuracy"],
+    "search_space": {
+      "learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-1},
+      "weight_decay": {"type": "quniform", "low": 0, "high": 0.1, "q": 0.01},
+      "seed": {"type": "randint", "low": 0, "high": 5},
+      "per_device_train_batch_size": {"type": "qrandint", "low": 16, "high": 64, "q": 16},
+      "hidden_sizes": {"type": "choice", "values": [[16], [32, 16]]}
+    },
+    "sampler": {"type": "tpe", "n_startup_trials": 4},
+    "n_trials": 12, "max_concurrent_trials": 2, "seed": 1})");
+  const SweepResult r = run_sweep(parse_sweep_config(j, "k.json", "."), RunOptions{});
+  for (const TrialRecord& t : r.trials) {
+    const json& s = t.searched;
+    ASSERT_EQ(t.status, TrialStatus::kTerminated) << t.error;
+    EXPECT_GE(s["learning_rate"].get<double>(), 1e-4);
+    EXPECT_LE(s["learning_rate"].get<double>(), 1e-1);
+    const double wd = s["weight_decay"].get<double>();
+    EXPECT_NEAR(wd * 100, std::round(wd * 100), 1e-9);
+    EXPECT_TRUE(s["seed"].is_number_integer());
+    EXPECT_LT(s["seed"].get<int>(), 5);
+    EXPECT_EQ(s["per_device_train_batch_size"].get<int>() % 16, 0);
+    EXPECT_TRUE(s["hidden_sizes"] == json({16}) || s["hidden_sizes"] == json({32, 16}));
+  }
+}
+
+TEST(SamplerTest, ConfigErrors) {
+  EXPECT_EQ(parse_sampler_config(json(), 1).type, "random");
+  EXPECT_EQ(parse_sampler_config("tpe", 1).type, "tpe");
+  try {
+    parse_sampler_config("tp", 1);
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("did you mean 'tpe'?"));
+  }
+  EXPECT_THROW(parse_sampler_config("tpe", 2), UserError);
+  EXPECT_THROW(parse_sampler_config({{"type", "tpe"}, {"n_startup_trials", 0}}, 1), UserError);
+  EXPECT_THROW(parse_sampler_config({{"type", "tpe"}, {"n_startup", 3}}, 1), UserError);
+}
+
+}  // namespace
+}  // namespace cusweep
