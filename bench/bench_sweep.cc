@@ -12,10 +12,12 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "cusweep/benchmark_function.h"
 #include "cusweep/config.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
+#include "cusweep/sampler.h"
 
 namespace cusweep {
 namespace {
@@ -239,6 +241,59 @@ int sgemm(int threads, double seconds, const std::string& json_path) {
   return 0;
 }
 
+// Samplers on Hartmann-6 (median regret over seeds, 100 trials each) and the cost of one TPE
+// suggestion with 1,000 finished trials.
+int samplers(int seeds, const std::string& json_path) {
+  json space = json::object();
+  for (int i = 1; i <= 6; ++i) {
+    space["x" + std::to_string(i)] = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
+  }
+  json result = {{"mode", "samplers"}, {"seeds", seeds}, {"trials", 100}};
+  std::printf("%-10s %16s %16s\n", "sampler", "median regret", "mean wall s");
+  for (const char* sampler : {"random", "tpe"}) {
+    std::vector<double> regrets;
+    double wall = 0;
+    for (int seed = 1; seed <= seeds; ++seed) {
+      const json cfg = {{"name", "h6"},          {"benchmark_function", "hartmann6"},
+                        {"search_space", space}, {"sampler", sampler},
+                        {"n_trials", 100},       {"max_concurrent_trials", 1},
+                        {"seed", seed}};
+      const SweepResult r = run_sweep(parse_sweep_config(cfg, "h6", "."), RunOptions{});
+      regrets.push_back(r.trials[r.best[0]].objective[0] - benchmark_minimum("hartmann6"));
+      wall += r.wall_s;
+    }
+    std::sort(regrets.begin(), regrets.end());
+    const double median =
+        regrets.size() % 2 ? regrets[regrets.size() / 2]
+                           : 0.5 * (regrets[regrets.size() / 2 - 1] + regrets[regrets.size() / 2]);
+    std::printf("%-10s %16.4f %16.3f\n", sampler, median, wall / seeds);
+    result[std::string(sampler) + "_median_regret"] = median;
+  }
+
+  // One suggestion with 1,000 finished trials and 7 running (8 slots).
+  const SearchSpace search = SearchSpace::parse(space, {"x1", "x2", "x3", "x4", "x5", "x6"});
+  const auto tpe = make_sampler(parse_sampler_config("tpe", 1), search, 1);
+  std::vector<Observation> finished;
+  for (uint64_t i = 0; i < 1000; ++i) {
+    Observation o;
+    o.params = search.sample(1, i);
+    o.loss = benchmark_value(parse_benchmark_function("hartmann6"), o.params, 1, 0);
+    finished.push_back(o);
+  }
+  std::vector<json> running;
+  for (uint64_t i = 1000; i < 1007; ++i)
+    running.push_back(search.sample(1, i));
+  const auto t0 = Clock::now();
+  constexpr int kRepeats = 20;
+  for (int k = 0; k < kRepeats; ++k)
+    tpe->suggest(1007 + k, finished, running);
+  const double ms = std::chrono::duration<double>(Clock::now() - t0).count() * 1e3 / kRepeats;
+  std::printf("TPE suggestion with 1000 finished trials: %.2f ms\n", ms);
+  result["tpe_suggest_ms_1000"] = ms;
+  write_json(json_path, result);
+  return 0;
+}
+
 int dispatch(int argc, char** argv) {
   CLI::App app{"cusweep benchmarks"};
   app.require_subcommand(1);
@@ -260,13 +315,17 @@ int dispatch(int argc, char** argv) {
   CLI::App* sg = app.add_subcommand("sgemm", "the BLAS ceiling at the workload's shapes");
   sg->add_option("--threads", threads)->capture_default_str();
   sg->add_option("--seconds", seconds, "per shape")->capture_default_str();
-  for (CLI::App* sub : {tp, oh, sg})
+  int seeds = 10;
+  CLI::App* sa = app.add_subcommand("samplers", "TPE against random search on Hartmann-6");
+  sa->add_option("--seeds", seeds)->capture_default_str();
+  for (CLI::App* sub : {tp, oh, sg, sa})
     sub->add_option("--json", json_path, "write figures here");
   CLI11_PARSE(app, argc, argv);
 
   set_log_level(LogLevel::kError);  // repeated grid combinations are intended here
   if (*tp) return throughput(ta, json_path);
   if (*oh) return overhead(n_trials, json_path);
+  if (*sa) return samplers(seeds, json_path);
   return sgemm(threads, seconds, json_path);
 }
 

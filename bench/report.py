@@ -24,6 +24,7 @@ def main():
     overhead = load(folder, "overhead.json")
     scaling = {c: load(folder, f"scaling_c{c}.json") for c in (1, 2, 4, 8)}
     counts = {n: load(folder, f"trials_{n}.json") for n in (8, 32, 128)}
+    samplers = load(folder, "samplers.json")
 
     rows = []
     def row(name, value, unit="", target=""):
@@ -77,6 +78,13 @@ def main():
         if s:
             row(f"wall time, {n} trials", f"{s['wall_s']:.1f}", "s")
 
+    if samplers:
+        row("Hartmann-6 median regret, random (100 trials)",
+            f"{samplers['random_median_regret']:.4f}")
+        row("Hartmann-6 median regret, TPE (100 trials)", f"{samplers['tpe_median_regret']:.4f}",
+            "", "<= half of random")
+        row("TPE suggestion with 1,000 finished trials", f"{samplers['tpe_suggest_ms_1000']:.2f}",
+            "ms", "< 10 ms")
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"\n{'measure':<{width}}  {'value':>10} {'unit':<8} target")
     for name, value, unit, target in rows:
@@ -85,6 +93,7 @@ def main():
                   "sgemm": sgemm, "overhead": overhead,
                   "scaling": {str(c): s for c, s in scaling.items()},
                   "trial_counts": {str(n): s for n, s in counts.items()},
+                  "samplers": samplers,
                   "table": [{"measure": r[0], "value": r[1], "unit": r[2], "target": r[3]}
                             for r in rows]}
     with open(os.path.join(folder, "bench.json"), "w") as f:

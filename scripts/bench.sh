@@ -39,4 +39,6 @@ for n in 8 32 128; do
   $bench throughput --concurrency 2 --trials $n --max-train-samples 10000 \
     --json "$out/trials_$n.json"
 done
+echo "== samplers: TPE against random search on Hartmann-6 (100 trials, 10 seeds)"
+$bench samplers --seeds $([ $quick -eq 1 ] && echo 2 || echo 10) --json "$out/samplers.json"
 python3 bench/report.py "$out"
