@@ -18,6 +18,19 @@ using nlohmann::json;
 
 constexpr uint64_t kTpeStream = 0x747065ull << 40;  // "tpe": apart from random search's streams
 
+class HaltonSampler final : public Sampler {
+ public:
+  HaltonSampler(const SearchSpace& space, uint64_t seed) : space_(space), seed_(seed) {}
+  bool uses_history() const override { return false; }
+  json suggest(uint64_t index, const std::vector<Observation>&, const std::vector<json>&) override {
+    return space_.sample_quasi(seed_, index);
+  }
+
+ private:
+  const SearchSpace& space_;
+  uint64_t seed_;
+};
+
 class RandomSampler final : public Sampler {
  public:
   RandomSampler(const SearchSpace& space, uint64_t seed) : space_(space), seed_(seed) {}
@@ -222,7 +235,7 @@ SamplerConfig parse_sampler_config(const json& j, size_t n_objectives) {
         fmt::format("sampler must be a type name or an object, got {}", json_excerpt(j)));
   }
   check_known_keys(spec, {"type", "n_startup_trials", "n_ei_candidates"}, "sampler");
-  const std::vector<std::string> types = {"random", "tpe"};
+  const std::vector<std::string> types = {"random", "halton", "tpe"};
   if (spec.contains("type")) c.type = json_string(spec["type"], "sampler.type");
   if (std::find(types.begin(), types.end(), c.type) == types.end()) {
     throw UserError(fmt::format("sampler.type must be one of {}, got \"{}\".{}", join_quoted(types),
@@ -251,6 +264,7 @@ SamplerConfig parse_sampler_config(const json& j, size_t n_objectives) {
 std::unique_ptr<Sampler> make_sampler(const SamplerConfig& config, const SearchSpace& space,
                                       uint64_t seed) {
   if (config.type == "tpe") return std::make_unique<TpeSampler>(config, space, seed);
+  if (config.type == "halton") return std::make_unique<HaltonSampler>(space, seed);
   return std::make_unique<RandomSampler>(space, seed);
 }
 

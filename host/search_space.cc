@@ -364,6 +364,70 @@ SearchSpace SearchSpace::parse(const json& j, const std::vector<std::string>& al
   return space;
 }
 
+namespace {
+
+// The parameter's value at quantile u in [0, 1) of its distribution (what sample_value draws).
+json value_at(const ParamSpec& p, double u) {
+  const double low = p.low, high = p.high;
+  switch (p.kind) {
+    case ParamKind::kUniform:
+    case ParamKind::kQUniform: {
+      const double x = std::min(low + (high - low) * u, std::nextafter(high, low));
+      return p.kind == ParamKind::kQUniform ? json(quantize(x, p)) : json(x);
+    }
+    case ParamKind::kLogUniform:
+    case ParamKind::kQLogUniform: {
+      const double x = std::clamp(std::exp(std::log(low) + (std::log(high) - std::log(low)) * u),
+                                  low, std::nextafter(high, low));
+      return p.kind == ParamKind::kQLogUniform ? json(quantize(x, p)) : json(x);
+    }
+    case ParamKind::kRandInt: {
+      const auto span = static_cast<int64_t>(high) - static_cast<int64_t>(low);
+      return static_cast<int64_t>(low) +
+             std::min(static_cast<int64_t>(u * static_cast<double>(span)), span - 1);
+    }
+    case ParamKind::kQRandInt: {
+      const auto span = static_cast<int64_t>(high) - static_cast<int64_t>(low) + 1;
+      const int64_t x = static_cast<int64_t>(low) +
+                        std::min(static_cast<int64_t>(u * static_cast<double>(span)), span - 1);
+      return static_cast<int64_t>(quantize(static_cast<double>(x), p));
+    }
+    case ParamKind::kChoice:
+      return p.values[std::min(static_cast<size_t>(u * static_cast<double>(p.values.size())),
+                               p.values.size() - 1)];
+    case ParamKind::kGrid:
+      break;
+  }
+  throw std::logic_error("value_at: grid parameters are enumerated");
+}
+
+// The radical inverse of `index` in `base`: the index-th Halton coordinate.
+double radical_inverse(uint64_t index, uint64_t base) {
+  double result = 0, scale = 1.0 / static_cast<double>(base);
+  for (; index > 0; index /= base, scale /= static_cast<double>(base)) {
+    result += static_cast<double>(index % base) * scale;
+  }
+  return result;
+}
+
+}  // namespace
+
+json SearchSpace::sample_quasi(uint64_t seed, uint64_t index) const {
+  static const uint64_t kPrimes[] = {2,  3,  5,  7,  11, 13, 17, 19, 23, 29, 31, 37, 41,
+                                     43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97};
+  json out = sample(seed, index);       // the grid values (and a fallback past 25 dimensions)
+  Rng shifts(seed, 0x68616c746f6eull);  // "halton"
+  size_t dim = 0;
+  for (const auto& p : params_) {
+    if (p.kind == ParamKind::kGrid) continue;
+    const double shift = shifts.uniform();
+    if (dim >= sizeof kPrimes / sizeof kPrimes[0]) break;
+    const double u = std::fmod(radical_inverse(index + 1, kPrimes[dim++]) + shift, 1.0);
+    out[p.name] = value_at(p, u);
+  }
+  return out;
+}
+
 json SearchSpace::sample(uint64_t seed, uint64_t index) const {
   json out = json::object();
 

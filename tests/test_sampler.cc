@@ -98,6 +98,38 @@ TEST(SamplerTest, TpeSuggestsEveryKindWithinItsBounds) {
   }
 }
 
+TEST(SamplerTest, HaltonFillsTheSpaceEvenlyAndStaysInBounds) {
+  const SearchSpace space =
+      SearchSpace::parse(json::parse(R"({"a": {"type": "uniform", "low": 0, "high": 1},
+                      "b": {"type": "loguniform", "low": 1e-4, "high": 1},
+                      "c": {"type": "randint", "low": 0, "high": 4},
+                      "d": {"type": "choice", "values": ["x", "y"]}})"),
+                         {"a", "b", "c", "d"});
+  const auto halton = make_sampler(parse_sampler_config("halton", 1), space, 3);
+  std::vector<int> a_bins(8), c_counts(4);
+  int d_x = 0;
+  for (uint64_t i = 0; i < 64; ++i) {
+    const json s = halton->suggest(i, {}, {});
+    const double a = s["a"].get<double>(), b = s["b"].get<double>();
+    ASSERT_GE(a, 0.0);
+    ASSERT_LT(a, 1.0);
+    ASSERT_GE(b, 1e-4);
+    ASSERT_LT(b, 1.0);
+    ++a_bins[static_cast<size_t>(a * 8)];
+    ++c_counts[s["c"].get<size_t>()];
+    d_x += s["d"] == "x";
+  }
+  // 64 points in 8 bins: a low-discrepancy sequence puts 8 +- 1 in each (random: 8 +- 2.6 sd).
+  for (int n : a_bins)
+    EXPECT_NEAR(n, 8, 1);
+  for (int n : c_counts)
+    EXPECT_NEAR(n, 16, 1);
+  EXPECT_NEAR(d_x, 32, 1);
+  // A different seed shifts the points.
+  EXPECT_NE(make_sampler(parse_sampler_config("halton", 1), space, 4)->suggest(0, {}, {}),
+            halton->suggest(0, {}, {}));
+}
+
 TEST(SamplerTest, ConfigErrors) {
   EXPECT_EQ(parse_sampler_config(json(), 1).type, "random");
   EXPECT_EQ(parse_sampler_config("tpe", 1).type, "tpe");

@@ -16,7 +16,7 @@
 namespace cusweep {
 
 struct SamplerConfig {
-  std::string type = "random";  // random | tpe
+  std::string type = "random";  // random | halton | tpe
   int n_startup_trials = 10;    // tpe: random trials before the model is used
   int n_ei_candidates = 24;     // tpe: candidates drawn from l(x) per parameter
 };

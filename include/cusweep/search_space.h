@@ -41,6 +41,11 @@ class SearchSpace {
   // by (seed, index) alone, so the result never depends on timing or concurrency.
   nlohmann::json sample(uint64_t seed, uint64_t index) const;
 
+  // Like sample(), but the non-grid parameters come from a Halton sequence (one prime base per
+  // parameter, in params() order) shifted by a random offset per parameter drawn from `seed`
+  // (a Cranley-Patterson rotation): low-discrepancy points that still differ between seeds.
+  nlohmann::json sample_quasi(uint64_t seed, uint64_t index) const;
+
   // Number of grid combinations (1 when there is no grid parameter).
   uint64_t grid_size() const;
 
