@@ -304,23 +304,34 @@ int dispatch(int argc, char** argv) {
 
   CLI::App* tp = app.add_subcommand("throughput", "the reference workload");
   tp->add_option("--config", ta.config_path)->capture_default_str();
-  tp->add_option("--concurrency", ta.concurrency)->capture_default_str();
-  tp->add_option("--max-trials", ta.max_trials, "first N trials only (0 = all)");
-  tp->add_option("--trials", ta.trials, "n_trials override; the grid repeats past its size");
-  tp->add_option("--max-train-samples", ta.max_train_samples, "use the first N training images");
+  tp->add_option("--concurrency", ta.concurrency)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  tp->add_option("--max-trials", ta.max_trials, "first N trials only (0 = all)")
+      ->check(CLI::Range(0, 1000000));
+  tp->add_option("--trials", ta.trials, "n_trials override; the grid repeats past its size")
+      ->check(CLI::Range(1, 1000000));
+  tp->add_option("--max-train-samples", ta.max_train_samples, "use the first N training images")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   tp->add_option("--backend", ta.backend)->capture_default_str();
-  tp->add_option("--fused", ta.fused, "fused_trials override (0 = auto)");
+  tp->add_option("--fused", ta.fused, "fused_trials override (0 = auto)")->check(CLI::Range(0, 64));
   CLI::App* oh = app.add_subcommand("overhead", "time per trial outside training");
-  oh->add_option("--trials", n_trials)->capture_default_str();
+  oh->add_option("--trials", n_trials)->capture_default_str()->check(CLI::Range(1, 1000000));
   CLI::App* sg = app.add_subcommand("sgemm", "the BLAS ceiling at the workload's shapes");
-  sg->add_option("--threads", threads)->capture_default_str();
-  sg->add_option("--seconds", seconds, "per shape")->capture_default_str();
+  sg->add_option("--threads", threads)->capture_default_str()->check(CLI::Range(1, 256));
+  sg->add_option("--seconds", seconds, "per shape")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 3600.0));
   int seeds = 10;
   CLI::App* sa = app.add_subcommand("samplers", "TPE against random search on Hartmann-6");
-  sa->add_option("--seeds", seeds)->capture_default_str();
+  sa->add_option("--seeds", seeds)->capture_default_str()->check(CLI::Range(1, 1000));
   for (CLI::App* sub : {tp, oh, sg, sa})
     sub->add_option("--json", json_path, "write figures here");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // bad flags are bad input, as for cusweep itself
+  }
 
   set_log_level(LogLevel::kError);  // repeated grid combinations are intended here
   if (*tp) return throughput(ta, json_path);

@@ -188,7 +188,7 @@ int run_command(const RunArgs& args) {
   std::printf("Results: %s/{trials.jsonl,results.csv,best.json} (%.1f s on %s)\n", out_dir.c_str(),
               result.wall_s, result.backend.c_str());
   if (result.interrupted) return 128 + g_stop_signal.load();  // 130 for SIGINT, 143 for SIGTERM
-  return result.any_terminated() ? 0 : kExitSweepFailed;
+  return result.any_completed() ? 0 : kExitSweepFailed;
 }
 
 int devices_command() {

@@ -463,11 +463,10 @@ const char* trial_status_name(TrialStatus s) {
   return "?";
 }
 
-bool SweepResult::any_terminated() const {
-  for (const auto& t : trials) {
-    if (t.status == TrialStatus::kTerminated) return true;
-  }
-  return false;
+bool SweepResult::any_completed() const {
+  return std::any_of(trials.begin(), trials.end(), [](const TrialRecord& t) {
+    return t.status == TrialStatus::kTerminated || t.status == TrialStatus::kPruned;
+  });
 }
 
 SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {

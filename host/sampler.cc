@@ -135,6 +135,7 @@ class TpeSampler final : public Sampler {
       out[p.name] = p.kind == ParamKind::kChoice ? suggest_choice(p, good, bad, rng)
                                                  : suggest_number(p, good, bad, rng);
     }
+    space_.drop_inactive(out);
     return out;
   }
 

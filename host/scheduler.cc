@@ -138,7 +138,8 @@ SchedulerConfig parse_scheduler_config(const json& j, int max_epochs, size_t n_o
     if (!spec.contains(key)) return;
     const int64_t v = json_int(spec[key], std::string("scheduler.") + key);
     if (v < min || v > 1000000) {
-      throw UserError(fmt::format("scheduler.{} must be an integer >= {}, got {}", key, min, v));
+      throw UserError(
+          fmt::format("scheduler.{} must be an integer in [{}, 1000000], got {}", key, min, v));
     }
     *out = static_cast<int>(v);
   };
@@ -149,6 +150,20 @@ SchedulerConfig parse_scheduler_config(const json& j, int max_epochs, size_t n_o
   if (spec.contains("best_includes_pruned")) {
     c.best_includes_pruned =
         json_bool(spec["best_includes_pruned"], "scheduler.best_includes_pruned");
+  }
+  // Settings of another type would be silently ignored: say so instead.
+  const std::map<std::string, std::vector<std::string>> applies = {
+      {"grace_period", {"asha", "median"}},
+      {"reduction_factor", {"asha"}},
+      {"min_samples", {"median"}},
+      {"prune_on", {"asha", "median"}},
+      {"best_includes_pruned", {"asha", "median"}}};
+  for (const auto& [key, types_using] : applies) {
+    if (spec.contains(key) &&
+        std::find(types_using.begin(), types_using.end(), c.type) == types_using.end()) {
+      throw UserError(fmt::format("scheduler.{} does not apply to type \"{}\" (it is for {})", key,
+                                  c.type, join_quoted(types_using)));
+    }
   }
   if (c.type != "fifo") {
     if (n_objectives > 1 && !spec.contains("prune_on")) {

@@ -350,7 +350,30 @@ SearchSpace SearchSpace::parse(const json& j, const std::vector<std::string>& al
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
       fail_unknown("unknown parameter '" + path + "'", name, allowed, allowed_hint);
     }
-    ParamSpec p = parse_param(name, item.value(), path);
+    json spec = item.value();
+    std::string when_param;
+    std::vector<json> when_values;
+    if (spec.is_object() && spec.contains("when")) {
+      const json when = spec["when"];
+      spec.erase("when");
+      if (!when.is_object() || when.size() != 1) {
+        throw UserError(path + ".when must be an object with one parameter, such as " +
+                            "{\"optim\": \"sgd\"} or {\"optim\": [\"sgd\", \"adamw\"]}, got " +
+                            show(when),
+                        "a parameter can depend on one other parameter");
+      }
+      when_param = when.begin().key();
+      const json& v = when.begin().value();
+      when_values = v.is_array() ? std::vector<json>(v.begin(), v.end()) : std::vector<json>{v};
+      if (when_values.empty()) throw UserError(path + ".when." + when_param + " lists no value");
+    }
+    ParamSpec p = parse_param(name, spec, path);
+    p.when_param = when_param;
+    p.when_values = when_values;
+    if (!when_param.empty() && p.kind == ParamKind::kGrid) {
+      throw UserError(path + ": a grid parameter cannot be conditional (grids are enumerated)",
+                      "use type 'choice' for a conditional parameter");
+    }
     if (p.kind == ParamKind::kGrid) {
       // Trial indices are uint64; a larger product could not be enumerated anyway.
       if (p.values.size() > std::numeric_limits<uint64_t>::max() / grid_size) {
@@ -361,7 +384,38 @@ SearchSpace SearchSpace::parse(const json& j, const std::vector<std::string>& al
     }
     space.params_.push_back(std::move(p));
   }
+  for (const ParamSpec& p : space.params_) {
+    if (p.when_param.empty()) continue;
+    const auto it = std::find_if(space.params_.begin(), space.params_.end(),
+                                 [&](const ParamSpec& q) { return q.name == p.when_param; });
+    if (it == space.params_.end()) {
+      throw UserError(key_path + "." + p.name + ".when names '" + p.when_param +
+                          "', which is not in the search space",
+                      "a condition refers to another searched parameter");
+    }
+    if (p.when_param == p.name) {
+      throw UserError(key_path + "." + p.name + ".when refers to the parameter itself");
+    }
+  }
   return space;
+}
+
+void SearchSpace::drop_inactive(json& values) const {
+  // Chains (a depends on b, b on c) settle in at most one pass per parameter.
+  for (size_t pass = 0; pass < params_.size(); ++pass) {
+    bool changed = false;
+    for (const ParamSpec& p : params_) {
+      if (p.when_param.empty() || !values.contains(p.name)) continue;
+      const bool active =
+          values.contains(p.when_param) && std::find(p.when_values.begin(), p.when_values.end(),
+                                                     values[p.when_param]) != p.when_values.end();
+      if (!active) {
+        values.erase(p.name);
+        changed = true;
+      }
+    }
+    if (!changed) return;
+  }
 }
 
 namespace {
@@ -425,6 +479,7 @@ json SearchSpace::sample_quasi(uint64_t seed, uint64_t index) const {
     const double u = std::fmod(radical_inverse(index + 1, kPrimes[dim++]) + shift, 1.0);
     out[p.name] = value_at(p, u);
   }
+  drop_inactive(out);  // the loop above set the conditional parameters again
   return out;
 }
 
@@ -445,6 +500,7 @@ json SearchSpace::sample(uint64_t seed, uint64_t index) const {
   for (const auto& p : params_) {
     if (p.kind != ParamKind::kGrid) out[p.name] = sample_value(p, rng);
   }
+  drop_inactive(out);
   return out;
 }
 

@@ -193,7 +193,9 @@ std::string final_report(const SweepResult& result, const SweepConfig& config) {
     for (const auto& [status, n] : counts) {
       text += fmt::format("{}{} {}", text.empty() ? "" : ", ", n, status);
     }
-    return fmt::format("No trial finished ({}); see the error column of results.csv.\n", text);
+    const bool errors = counts.count("ERROR") > 0;
+    return fmt::format("No trial is eligible as the best ({}){}.\n", text,
+                       errors ? "; see the error column of results.csv" : "");
   }
   const bool pareto = result.directions.size() > 1;
   out += pareto ? fmt::format("Pareto front: {} trial(s)\n", result.best.size())

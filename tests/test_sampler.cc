@@ -130,6 +130,43 @@ TEST(SamplerTest, HaltonFillsTheSpaceEvenlyAndStaysInBounds) {
             halton->suggest(0, {}, {}));
 }
 
+// Conditional parameters: never emitted when their condition fails, for every sampler.
+TEST(SamplerTest, ConditionalParametersAppearOnlyWhenTheirConditionHolds) {
+  const json j = json::parse(R"({
+    "optim": {"type": "choice", "values": ["sgd", "adamw"]},
+    "momentum": {"type": "uniform", "low": 0.5, "high": 0.99, "when": {"optim": "sgd"}},
+    "nesterov_scale": {"type": "uniform", "low": 0, "high": 1, "when": {"momentum": [0.7]}},
+    "adam_beta2": {"type": "uniform", "low": 0.9, "high": 0.999, "when": {"optim": ["adamw"]}}
+  })");
+  const SearchSpace space =
+      SearchSpace::parse(j, {"optim", "momentum", "nesterov_scale", "adam_beta2"});
+  for (const char* type : {"random", "halton", "tpe"}) {
+    auto sampler = make_sampler(parse_sampler_config(type, 1), space, 1);
+    std::vector<Observation> history;
+    int sgd = 0, adamw = 0;
+    for (uint64_t i = 0; i < 40; ++i) {
+      const json s = sampler->suggest(i, history, {});
+      const bool is_sgd = s["optim"] == "sgd";
+      sgd += is_sgd;
+      adamw += !is_sgd;
+      EXPECT_EQ(s.contains("momentum"), is_sgd) << type << " " << s.dump();
+      EXPECT_EQ(s.contains("adam_beta2"), !is_sgd) << type << " " << s.dump();
+      EXPECT_FALSE(s.contains("nesterov_scale")) << type;  // momentum is never exactly 0.7
+      history.push_back({s, is_sgd ? s["momentum"].get<double>() : 1.0, false});
+    }
+    EXPECT_GT(sgd, 0) << type;
+    EXPECT_GT(adamw, 0) << type;
+  }
+  EXPECT_THROW(SearchSpace::parse(json::parse(R"({"momentum": {"type": "uniform", "low": 0,
+                   "high": 1, "when": {"optim": "sgd"}}})"),
+                                  {"momentum", "optim"}),
+               UserError);
+  EXPECT_THROW(SearchSpace::parse(json::parse(R"({"optim": {"type": "grid", "values": ["sgd"],
+                   "when": {"momentum": 1}}, "momentum": [1]})"),
+                                  {"momentum", "optim"}),
+               UserError);
+}
+
 TEST(SamplerTest, ConfigErrors) {
   EXPECT_EQ(parse_sampler_config(json(), 1).type, "random");
   EXPECT_EQ(parse_sampler_config("tpe", 1).type, "tpe");

@@ -91,6 +91,12 @@ TEST(SchedulerTest, ConfigErrors) {
   EXPECT_THROW(parse_scheduler_config({{"type", "median"}, {"grace", 1}}, 3, 1), UserError);
   EXPECT_THROW(parse_scheduler_config({{"type", "asha"}, {"reduction_factor", 1}}, 3, 1),
                UserError);
+  try {
+    parse_scheduler_config({{"type", "median"}, {"reduction_factor", 3}}, 3, 1);
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("does not apply to type \"median\""));
+  }
 }
 
 TEST(SchedulerTest, AshaSweepPrunesKeepsHistoryAndNeverPicksAPrunedBest) {

@@ -53,7 +53,9 @@ struct SweepResult {
   std::vector<std::string> warnings;
   double wall_s = 0;
   bool interrupted = false;  // stopped by RunOptions::stop before every trial ran
-  bool any_terminated() const;
+  // True when some trial completed its training or was stopped early by the scheduler: the
+  // sweep ran (exit 0), even if no trial is eligible as the best.
+  bool any_completed() const;
 };
 
 // Progress: called from a reporter thread with a consistent copy of the trials.

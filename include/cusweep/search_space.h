@@ -26,6 +26,10 @@ struct ParamSpec {
   ParamKind kind = ParamKind::kUniform;
   double low = 0, high = 0, q = 0;
   std::vector<nlohmann::json> values;  // choice / grid
+  // Conditional parameter ("when": {"optim": "sgd"} or {"optim": ["sgd", ...]}): it exists only
+  // in trials whose `when_param` took one of `when_values`; otherwise it is not emitted at all.
+  std::string when_param;
+  std::vector<nlohmann::json> when_values;
 };
 
 class SearchSpace {
@@ -45,6 +49,11 @@ class SearchSpace {
   // parameter, in params() order) shifted by a random offset per parameter drawn from `seed`
   // (a Cranley-Patterson rotation): low-discrepancy points that still differ between seeds.
   nlohmann::json sample_quasi(uint64_t seed, uint64_t index) const;
+
+  // Removes the conditional parameters whose condition `values` does not meet (conditions on
+  // removed parameters fail too). sample() and sample_quasi() apply it; samplers that build
+  // values themselves call it.
+  void drop_inactive(nlohmann::json& values) const;
 
   // Number of grid combinations (1 when there is no grid parameter).
   uint64_t grid_size() const;
