@@ -66,6 +66,45 @@ class AshaScheduler final : public Scheduler {
   std::map<int, std::vector<double>> results_;  // rung epoch -> scores recorded there
 };
 
+// Hyperband's brackets run asynchronously (as Ray Tune's AsyncHyperBand): bracket b is an ASHA
+// whose first rung is grace_period * reduction_factor^b, so some trials are judged early and
+// others only late; trial i goes to bracket i mod the number of brackets, so the assignment
+// never depends on timing.
+class HyperbandScheduler final : public Scheduler {
+ public:
+  HyperbandScheduler(const SchedulerConfig& c, Direction direction, int max_epochs) : config_(c) {
+    for (int grace = c.grace_period; grace < max_epochs; grace *= c.reduction_factor) {
+      SchedulerConfig bracket = c;
+      bracket.grace_period = grace;
+      brackets_.push_back(std::make_unique<AshaScheduler>(bracket, direction, max_epochs));
+      graces_.push_back(grace);
+    }
+    if (brackets_.empty()) {
+      brackets_.push_back(std::make_unique<AshaScheduler>(c, direction, max_epochs));
+      graces_.push_back(c.grace_period);
+    }
+  }
+
+  bool should_continue(uint64_t trial, int epoch, double value) override {
+    return brackets_[trial % brackets_.size()]->should_continue(trial, epoch, value);
+  }
+
+  std::string describe() const override {
+    std::string graces;
+    for (int g : graces_)
+      graces += (graces.empty() ? "" : ", ") + std::to_string(g);
+    return fmt::format(
+        "hyperband ({} asynchronous brackets, first rungs at epochs {}; keeps the "
+        "top 1/{} at each rung)",
+        brackets_.size(), graces, config_.reduction_factor);
+  }
+
+ private:
+  SchedulerConfig config_;
+  std::vector<std::unique_ptr<AshaScheduler>> brackets_;
+  std::vector<int> graces_;
+};
+
 // Median stopping: past the grace period, a trial whose best result so far is worse than the
 // median of the other trials' results at the same epoch is pruned.
 class MedianScheduler final : public Scheduler {
@@ -118,7 +157,7 @@ std::vector<int> asha_rungs(int grace_period, int reduction_factor, int max_epoc
 
 SchedulerConfig parse_scheduler_config(const json& j, int max_epochs, size_t n_objectives) {
   SchedulerConfig c;
-  const std::vector<std::string> types = {"fifo", "asha", "median"};
+  const std::vector<std::string> types = {"fifo", "asha", "hyperband", "median"};
   if (j.is_null()) return c;
   const json spec = j.is_string() ? json{{"type", j}} : j;
   if (!spec.is_object()) {
@@ -153,11 +192,11 @@ SchedulerConfig parse_scheduler_config(const json& j, int max_epochs, size_t n_o
   }
   // Settings of another type would be silently ignored: say so instead.
   const std::map<std::string, std::vector<std::string>> applies = {
-      {"grace_period", {"asha", "median"}},
-      {"reduction_factor", {"asha"}},
+      {"grace_period", {"asha", "hyperband", "median"}},
+      {"reduction_factor", {"asha", "hyperband"}},
       {"min_samples", {"median"}},
-      {"prune_on", {"asha", "median"}},
-      {"best_includes_pruned", {"asha", "median"}}};
+      {"prune_on", {"asha", "hyperband", "median"}},
+      {"best_includes_pruned", {"asha", "hyperband", "median"}}};
   for (const auto& [key, types_using] : applies) {
     if (spec.contains(key) &&
         std::find(types_using.begin(), types_using.end(), c.type) == types_using.end()) {
@@ -191,6 +230,9 @@ std::unique_ptr<Scheduler> make_scheduler(const SchedulerConfig& config, Directi
                                           int max_epochs) {
   if (config.type == "asha") return std::make_unique<AshaScheduler>(config, direction, max_epochs);
   if (config.type == "median") return std::make_unique<MedianScheduler>(config, direction);
+  if (config.type == "hyperband") {
+    return std::make_unique<HyperbandScheduler>(config, direction, max_epochs);
+  }
   return std::make_unique<FifoScheduler>();
 }
 

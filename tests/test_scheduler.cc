@@ -54,6 +54,20 @@ TEST(SchedulerTest, AshaMinimizeAndNonFiniteValues) {
   EXPECT_FALSE(s->should_continue(3, 1, std::nan("")));
 }
 
+TEST(SchedulerTest, HyperbandBracketsJudgeTrialsAtDifferentFirstRungs) {
+  SchedulerConfig c = asha(1, 3);
+  c.type = "hyperband";
+  auto s = make_scheduler(c, Direction::kMaximize, 9);  // brackets with first rungs 1 and 3
+  EXPECT_THAT(s->describe(), HasSubstr("2 asynchronous brackets"));
+  // Even trials are in bracket 0 (rungs 1, 3), odd ones in bracket 1 (rung 3 only).
+  EXPECT_TRUE(s->should_continue(0, 1, 0.9));
+  EXPECT_TRUE(s->should_continue(2, 1, 0.8));
+  EXPECT_FALSE(s->should_continue(4, 1, 0.1));  // 3 results at bracket 0's rung 1, keep 1
+  EXPECT_TRUE(s->should_continue(1, 1, 0.1));   // bracket 1 has no rung at epoch 1
+  EXPECT_TRUE(s->should_continue(3, 1, 0.0));
+  EXPECT_TRUE(s->should_continue(5, 1, 0.0));
+}
+
 TEST(SchedulerTest, MedianStoppingComparesBestSoFarWithTheOthersMedian) {
   SchedulerConfig c;
   c.type = "median";

@@ -18,7 +18,7 @@
 namespace cusweep {
 
 struct SchedulerConfig {
-  std::string type = "fifo";          // fifo | asha | median
+  std::string type = "fifo";          // fifo | asha | hyperband | median
   int grace_period = 1;               // epochs before a trial can be pruned
   int reduction_factor = 3;           // asha: keep the top 1/reduction_factor at each rung
   int min_samples = 3;                // median: other trials needed at an epoch before comparing
