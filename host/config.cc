@@ -58,21 +58,11 @@ double in_range(const json& v, const std::string& key, double lo, double hi, boo
 }
 
 int positive_int(const json& v, const std::string& key, int max = 1 << 30) {
-  const int64_t x = json_int(v, key);
-  if (x < 1 || x > max) {
-    throw UserError(
-        fmt::format("{} must be an integer in [1, {}], got {}", key, max, json_excerpt(v)));
-  }
-  return static_cast<int>(x);
+  return static_cast<int>(json_int_in(v, key, 1, max));
 }
 
 std::string one_of(const json& v, const std::string& key, const std::vector<std::string>& allowed) {
-  const std::string s = json_string(v, key);
-  for (const auto& a : allowed) {
-    if (s == a) return s;
-  }
-  throw UserError(fmt::format("{} must be one of {}, got {}.{}", key, join_quoted(allowed),
-                              json_excerpt(v), did_you_mean(s, allowed)));
+  return json_one_of(v, key, allowed);
 }
 
 void apply_model_key(TrialParams& p, const std::string& name, const json& v,

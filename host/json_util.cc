@@ -71,6 +71,23 @@ std::string json_string(const json& v, const std::string& key) {
   return v.get<std::string>();
 }
 
+int64_t json_int_in(const json& v, const std::string& key, int64_t low, int64_t high) {
+  const int64_t x = json_int(v, key);
+  if (x < low || x > high) {
+    throw UserError(
+        fmt::format("{} must be an integer in [{}, {}], got {}", key, low, high, json_excerpt(v)));
+  }
+  return x;
+}
+
+std::string json_one_of(const json& v, const std::string& key,
+                        const std::vector<std::string>& allowed) {
+  const std::string s = json_string(v, key);
+  if (std::find(allowed.begin(), allowed.end(), s) != allowed.end()) return s;
+  throw UserError(fmt::format("{} must be one of {}, got {}.{}", key, join_quoted(allowed),
+                              json_excerpt(v), did_you_mean(s, allowed)));
+}
+
 bool json_bool(const json& v, const std::string& key) {
   if (!v.is_boolean()) {
     throw UserError(fmt::format("{} must be true or false, got {} ({})", key, json_excerpt(v),

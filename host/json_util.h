@@ -17,6 +17,11 @@ double json_number(const nlohmann::json& v, const std::string& key);
 int64_t json_int(const nlohmann::json& v, const std::string& key);
 std::string json_string(const nlohmann::json& v, const std::string& key);
 bool json_bool(const nlohmann::json& v, const std::string& key);
+// An integer in [low, high]; errors name the key, the value and the range.
+int64_t json_int_in(const nlohmann::json& v, const std::string& key, int64_t low, int64_t high);
+// A string among `allowed`; errors list them and suggest the closest.
+std::string json_one_of(const nlohmann::json& v, const std::string& key,
+                        const std::vector<std::string>& allowed);
 
 // Throws UserError for the first key of `obj` not in `allowed`, suggesting the closest one.
 // `where` names the object ("training"; "" for the top level).

@@ -18,30 +18,20 @@ using nlohmann::json;
 
 constexpr uint64_t kTpeStream = 0x747065ull << 40;  // "tpe": apart from random search's streams
 
-class HaltonSampler final : public Sampler {
+// Random search and the Halton sequence: trial i's values depend on (seed, i) alone.
+class IndexSampler final : public Sampler {
  public:
-  HaltonSampler(const SearchSpace& space, uint64_t seed) : space_(space), seed_(seed) {}
+  IndexSampler(const SearchSpace& space, uint64_t seed, bool quasi)
+      : space_(space), seed_(seed), quasi_(quasi) {}
   bool uses_history() const override { return false; }
   json suggest(uint64_t index, const std::vector<Observation>&, const std::vector<json>&) override {
-    return space_.sample_quasi(seed_, index);
+    return quasi_ ? space_.sample_quasi(seed_, index) : space_.sample(seed_, index);
   }
 
  private:
   const SearchSpace& space_;
   uint64_t seed_;
-};
-
-class RandomSampler final : public Sampler {
- public:
-  RandomSampler(const SearchSpace& space, uint64_t seed) : space_(space), seed_(seed) {}
-  bool uses_history() const override { return false; }
-  json suggest(uint64_t index, const std::vector<Observation>&, const std::vector<json>&) override {
-    return space_.sample(seed_, index);
-  }
-
- private:
-  const SearchSpace& space_;
-  uint64_t seed_;
+  bool quasi_;
 };
 
 double normal_cdf(double z) {
@@ -237,19 +227,11 @@ SamplerConfig parse_sampler_config(const json& j, size_t n_objectives) {
   }
   check_known_keys(spec, {"type", "n_startup_trials", "n_ei_candidates"}, "sampler");
   const std::vector<std::string> types = {"random", "halton", "tpe"};
-  if (spec.contains("type")) c.type = json_string(spec["type"], "sampler.type");
-  if (std::find(types.begin(), types.end(), c.type) == types.end()) {
-    throw UserError(fmt::format("sampler.type must be one of {}, got \"{}\".{}", join_quoted(types),
-                                c.type, did_you_mean(c.type, types)));
-  }
+  if (spec.contains("type")) c.type = json_one_of(spec["type"], "sampler.type", types);
   auto count = [&](const char* key, int* out, int min) {
-    if (!spec.contains(key)) return;
-    const int64_t v = json_int(spec[key], std::string("sampler.") + key);
-    if (v < min || v > 100000) {
-      throw UserError(
-          fmt::format("sampler.{} must be an integer in [{}, 100000], got {}", key, min, v));
+    if (spec.contains(key)) {
+      *out = static_cast<int>(json_int_in(spec[key], std::string("sampler.") + key, min, 100000));
     }
-    *out = static_cast<int>(v);
   };
   count("n_startup_trials", &c.n_startup_trials, 1);
   count("n_ei_candidates", &c.n_ei_candidates, 1);
@@ -265,8 +247,7 @@ SamplerConfig parse_sampler_config(const json& j, size_t n_objectives) {
 std::unique_ptr<Sampler> make_sampler(const SamplerConfig& config, const SearchSpace& space,
                                       uint64_t seed) {
   if (config.type == "tpe") return std::make_unique<TpeSampler>(config, space, seed);
-  if (config.type == "halton") return std::make_unique<HaltonSampler>(space, seed);
-  return std::make_unique<RandomSampler>(space, seed);
+  return std::make_unique<IndexSampler>(space, seed, config.type == "halton");
 }
 
 }  // namespace cusweep

@@ -168,19 +168,12 @@ SchedulerConfig parse_scheduler_config(const json& j, int max_epochs, size_t n_o
                    {"type", "grace_period", "reduction_factor", "min_samples", "prune_on",
                     "best_includes_pruned"},
                    "scheduler");
-  if (spec.contains("type")) c.type = json_string(spec["type"], "scheduler.type");
-  if (std::find(types.begin(), types.end(), c.type) == types.end()) {
-    throw UserError(fmt::format("scheduler.type must be one of {}, got \"{}\".{}",
-                                join_quoted(types), c.type, did_you_mean(c.type, types)));
-  }
+  if (spec.contains("type")) c.type = json_one_of(spec["type"], "scheduler.type", types);
   auto positive = [&](const char* key, int* out, int min) {
-    if (!spec.contains(key)) return;
-    const int64_t v = json_int(spec[key], std::string("scheduler.") + key);
-    if (v < min || v > 1000000) {
-      throw UserError(
-          fmt::format("scheduler.{} must be an integer in [{}, 1000000], got {}", key, min, v));
+    if (spec.contains(key)) {
+      *out =
+          static_cast<int>(json_int_in(spec[key], std::string("scheduler.") + key, min, 1000000));
     }
-    *out = static_cast<int>(v);
   };
   positive("grace_period", &c.grace_period, 1);
   positive("reduction_factor", &c.reduction_factor, 2);
