@@ -69,13 +69,14 @@ std::vector<double> values_of(const std::vector<ObjectiveValue>& v) {
 class SweepRun {
  public:
   SweepRun(const SweepConfig& config, const RunOptions& options, Backend& backend,
-           const DataView& data, ResultsWriter* writer)
+           const DataView& data, ResultsWriter* writer, std::vector<Direction> directions)
       : config_(config),
         options_(options),
         backend_(backend),
         backend_description_(backend.description()),
         data_(data),
-        writer_(writer) {
+        writer_(writer),
+        directions_(std::move(directions)) {
     const std::string tag = sweep_tag(config);
     sampler_ = make_sampler(config.sampler, config.search_space, config.seed);
     trials_.resize(static_cast<size_t>(config.n_trials));
@@ -83,24 +84,17 @@ class SweepRun {
       TrialRecord& t = trials_[i];
       t.index = i;
       t.name = fmt::format("{}_{}_{:05d}", config.name, tag, i);
-      if (sampler_->uses_history()) {
-        // Suggested when the trial's turn comes (suggest_in_order); the base values for now.
-        params_.push_back(make_trial_params(config.model, config.training, json::object()));
-        continue;
-      }
-      t.searched = sampler_->suggest(i, {}, {});
-      params_.push_back(make_trial_params(config.model, config.training, t.searched));
-      // A benchmark function's trial has no model or training: its point is all there is.
-      t.params = config.benchmark.active() ? t.searched : params_.back().to_json();
     }
-    const int max_epochs = config.max_epochs();
-    const std::vector<ObjectiveValue> probe =
-        evaluate_objective(config.objective, config.metric_template());
-    for (const ObjectiveValue& v : probe)
-      directions_.push_back(v.direction);
-    scheduler_ =
-        make_scheduler(config.scheduler,
-                       probe[static_cast<size_t>(config.scheduler.prune_on)].direction, max_epochs);
+    params_.resize(trials_.size());
+    // History-free samplers decide every configuration now; the others when each trial's turn
+    // comes (suggest_in_order).
+    if (!sampler_->uses_history()) {
+      for (size_t i = 0; i < trials_.size(); ++i)
+        assign(i, sampler_->suggest(i, {}, {}));
+    }
+    scheduler_ = make_scheduler(config.scheduler,
+                                directions_[static_cast<size_t>(config.scheduler.prune_on)],
+                                config.max_epochs());
   }
 
   std::vector<TrialRecord> run(double* wall_s) {
@@ -219,13 +213,19 @@ class SweepRun {
     std::vector<json> running;
     for (size_t k = known; k < i; ++k)
       running.push_back(trials_[k].searched);
-    TrialRecord& t = trials_[i];
-    t.searched = sampler_->suggest(i, history, running);
-    params_[i] = make_trial_params(config_.model, config_.training, t.searched);
-    t.params = config_.benchmark.active() ? t.searched : params_[i].to_json();
+    assign(i, sampler_->suggest(i, history, running));
     ++next_suggestion_;
     suggested_cv_.notify_all();
     return true;
+  }
+
+  // Trial i's searched values and the full parameters they give.
+  void assign(size_t i, json searched) {
+    TrialRecord& t = trials_[i];
+    t.searched = std::move(searched);
+    params_[i] = make_trial_params(config_.model, config_.training, t.searched);
+    // A benchmark function's trial has no model or training: its point is all there is.
+    t.params = config_.benchmark.active() ? t.searched : params_[i].to_json();
   }
 
   void run_group(Slot& slot, const std::vector<size_t>& group) {
@@ -407,7 +407,20 @@ class SweepRun {
     for (;;) {
       const bool final = done_;
       const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-      const std::vector<TrialRecord> copy = trials_;
+      // What the table shows, without the histories: copied under the lock every interval,
+      // so its cost must not grow with the number of epochs.
+      std::vector<TrialRecord> copy(trials_.size());
+      for (size_t i = 0; i < trials_.size(); ++i) {
+        const TrialRecord& t = trials_[i];
+        TrialRecord& c = copy[i];
+        c.index = t.index;
+        c.name = t.name;
+        c.status = t.status;
+        c.searched = t.searched;
+        c.location = t.location;
+        c.objective = t.objective;
+        c.epochs_done = t.epochs_done;
+      }
       const int busy = busy_;
       lock.unlock();
       options_.on_progress(ProgressView{copy, slots, busy, elapsed, backend_description_}, final);
@@ -513,7 +526,7 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   std::unique_ptr<ResultsWriter> writer;
   if (!options.out_dir.empty()) writer = std::make_unique<ResultsWriter>(options.out_dir, config);
 
-  SweepRun run(config, options, *backend, view, writer.get());
+  SweepRun run(config, options, *backend, view, writer.get(), result.directions);
   result.trials = run.run(&result.wall_s);
   result.best =
       select_best(result.trials, result.directions, config.scheduler.best_includes_pruned);

@@ -4,8 +4,6 @@
 // host only computes scalars (schedules, bias corrections).
 #include "trainer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
