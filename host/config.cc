@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -65,6 +66,18 @@ std::string one_of(const json& v, const std::string& key, const std::vector<std:
   return json_one_of(v, key, allowed);
 }
 
+constexpr int kMaxHiddenLayers = 64;
+constexpr int kMaxLayerWidth = 65536;
+constexpr int kMaxSearchedLayer = 8;  // hidden_size_1 .. hidden_size_8
+
+// k for "hidden_size_<k>" (1 <= k <= kMaxSearchedLayer), else 0.
+int layer_size_index(const std::string& name) {
+  const std::string prefix = "hidden_size_";
+  if (name.size() != prefix.size() + 1 || name.compare(0, prefix.size(), prefix) != 0) return 0;
+  const char d = name.back();
+  return d >= '1' && d <= '0' + kMaxSearchedLayer ? d - '0' : 0;
+}
+
 void apply_model_key(TrialParams& p, const std::string& name, const json& v,
                      const std::string& key) {
   if (name == "architecture") {
@@ -80,15 +93,58 @@ void apply_model_key(TrialParams& p, const std::string& name, const json& v,
     }
     p.hidden_sizes.clear();
     for (size_t i = 0; i < v.size(); ++i) {
-      p.hidden_sizes.push_back(positive_int(v[i], fmt::format("{}[{}]", key, i), 65536));
+      p.hidden_sizes.push_back(positive_int(v[i], fmt::format("{}[{}]", key, i), kMaxLayerWidth));
     }
   } else if (name == "activation") {
     const std::string a = one_of(v, key, {"relu", "tanh", "gelu"});
     p.activation = a == "relu"   ? ActivationKind::kRelu
                    : a == "tanh" ? ActivationKind::kTanh
                                  : ActivationKind::kGelu;
+  } else if (name == "num_hidden_layers") {
+    positive_int(v, key, kMaxHiddenLayers);  // applied by LayerPlan, after hidden_sizes
+  } else if (layer_size_index(name) > 0) {
+    positive_int(v, key, kMaxLayerWidth);
   }
 }
+
+// num_hidden_layers and hidden_size_<k> reshape hidden_sizes once every source has been read,
+// so that a layer count searched together with per-layer widths gives the same model whatever
+// the order of the keys: first the count (new layers copy the last width), then the widths.
+class LayerPlan {
+ public:
+  void take(const json& values, const std::string& origin) {
+    for (const auto& [name, v] : values.items()) {
+      if (name == "num_hidden_layers") {
+        count_ = static_cast<size_t>(v.get<int64_t>());
+        count_key_ = origin + "." + name;
+      } else if (const int k = layer_size_index(name); k > 0) {
+        widths_[k] = {v.get<int>(), origin + "." + name};
+      }
+    }
+  }
+
+  void apply(TrialParams& p) const {
+    if (count_ > 0) p.hidden_sizes.resize(count_, p.hidden_sizes.back());
+    for (const auto& [k, width] : widths_) {
+      if (static_cast<size_t>(k) > p.hidden_sizes.size()) {
+        throw UserError(
+            fmt::format("{} sets hidden layer {}, but the model has {} hidden layer{}{}",
+                        width.second, k, p.hidden_sizes.size(),
+                        p.hidden_sizes.size() == 1 ? "" : "s",
+                        count_key_.empty() ? "" : " (" + count_key_ + ")"),
+            fmt::format("search hidden_size_{} only when there are enough layers: \"when\": "
+                        "{{\"num_hidden_layers\": [{}, ...]}}",
+                        k, k));
+      }
+      p.hidden_sizes[static_cast<size_t>(k - 1)] = width.first;
+    }
+  }
+
+ private:
+  size_t count_ = 0;
+  std::string count_key_;
+  std::map<int, std::pair<int, std::string>> widths_;  // layer (1-based) -> width, key
+};
 
 void apply_training_key(TrialParams& p, const std::string& name, const json& v,
                         const std::string& key) {
@@ -139,7 +195,8 @@ void apply_key(TrialParams& p, const std::string& name, const json& v, const std
 
 bool is_integer_field(const std::string& name) {
   return name == "per_device_train_batch_size" || name == "per_device_eval_batch_size" ||
-         name == "num_train_epochs" || name == "seed";
+         name == "num_train_epochs" || name == "seed" || name == "num_hidden_layers" ||
+         layer_size_index(name) > 0;
 }
 
 // Checks that every value the search space can produce is a valid value of its field: both
@@ -169,6 +226,71 @@ void validate_search_space(const SearchSpace& space) {
     const json high = integer ? json(high_int) : json(spec.high);
     apply_key(scratch, spec.name, low, key + ".low");
     apply_key(scratch, spec.name, high, key + ".high");
+  }
+}
+
+// The hidden-layer counts a trial can have: the searched num_hidden_layers' values, else the
+// searched hidden_sizes' lengths, else the base model's.
+std::vector<int64_t> possible_layer_counts(const SearchSpace& space, const json& model) {
+  std::vector<int64_t> counts;
+  for (const ParamSpec& spec : space.params()) {
+    if (spec.name == "num_hidden_layers") {
+      counts.clear();
+      if (spec.kind == ParamKind::kChoice || spec.kind == ParamKind::kGrid) {
+        for (const json& v : spec.values)
+          counts.push_back(v.get<int64_t>());
+      } else {
+        const double step = spec.q > 0 ? spec.q : 1;
+        const double high = spec.kind == ParamKind::kRandInt ? spec.high - 1 : spec.high;
+        for (double n = spec.low; n <= high; n += step)
+          counts.push_back(static_cast<int64_t>(n));
+      }
+      return counts;
+    }
+    if (spec.name == "hidden_sizes" && spec.kind != ParamKind::kGrid) {
+      for (const json& v : spec.values)
+        counts.push_back(static_cast<int64_t>(v.size()));
+    }
+  }
+  if (counts.empty()) {
+    counts.push_back(static_cast<int64_t>(
+        make_trial_params(model, json::object(), json::object()).hidden_sizes.size()));
+  }
+  return counts;
+}
+
+// Every hidden_size_<k> the search space sets must find k layers in every trial it is active
+// in, so a trial never fails for it; say which "when" would make it so.
+void check_layer_sizes(const SearchSpace& space, const json& model) {
+  const std::vector<int64_t> counts = possible_layer_counts(space, model);
+  for (const auto& [name, v] : model.items()) {
+    const int k = layer_size_index(name);
+    const int64_t fewest = *std::min_element(counts.begin(), counts.end());
+    if (k > 0 && fewest < k) {
+      throw UserError(fmt::format("model.{} sets hidden layer {}, but trials can have {} hidden "
+                                  "layer{}",
+                                  name, k, fewest, fewest == 1 ? "" : "s"),
+                      fmt::format("search {} instead, with \"when\": {{\"num_hidden_layers\": "
+                                  "[{}, ...]}}",
+                                  name, k));
+    }
+  }
+  for (const ParamSpec& spec : space.params()) {
+    const int k = layer_size_index(spec.name);
+    if (k == 0) continue;
+    for (int64_t n : counts) {
+      const bool active =
+          spec.when_param != "num_hidden_layers" ||
+          std::any_of(spec.when_values.begin(), spec.when_values.end(),
+                      [&](const json& w) { return w.is_number() && w.get<double>() == n; });
+      if (!active || n >= k) continue;
+      throw UserError(
+          fmt::format("search_space.{} sets hidden layer {}, but trials can have {} hidden "
+                      "layer{}",
+                      spec.name, k, n, n == 1 ? "" : "s"),
+          fmt::format("add \"when\": {{\"num_hidden_layers\": [{}, ...]}} to search_space.{}", k,
+                      spec.name));
+    }
   }
 }
 
@@ -275,7 +397,10 @@ std::string stem_of(const std::string& path) {
 }  // namespace
 
 const std::vector<std::string>& model_keys() {
-  static const std::vector<std::string> keys = {"architecture", "hidden_sizes", "activation"};
+  static const std::vector<std::string> keys = {
+      "architecture",  "hidden_sizes",  "activation",    "num_hidden_layers",
+      "hidden_size_1", "hidden_size_2", "hidden_size_3", "hidden_size_4",
+      "hidden_size_5", "hidden_size_6", "hidden_size_7", "hidden_size_8"};
   return keys;
 }
 
@@ -329,6 +454,10 @@ TrialParams make_trial_params(const json& model, const json& training, const jso
   }
   for (const auto& [name, v] : searched.items())
     apply_key(p, name, v, "search_space." + name);
+  LayerPlan layers;
+  layers.take(model, "model");
+  layers.take(searched, "search_space");
+  layers.apply(p);
   return p;
 }
 
@@ -437,6 +566,7 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
     }
   } else {
     validate_search_space(c.search_space);
+    check_layer_sizes(c.search_space, c.model);
   }
   check_objective(c, c.metric_template());
 

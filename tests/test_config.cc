@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "cusweep/config.h"
 #include "cusweep/error.h"
@@ -216,6 +217,72 @@ TEST(ConfigTest, JsonTooDeepOrOverflowingIsAnError) {
     EXPECT_THAT(e.what(), HasSubstr(path.string()));
     EXPECT_THAT(e.what(), HasSubstr("1e999"));
   }
+}
+
+TEST(ConfigTest, LayerWidthsCanDependOnASearchedLayerCount) {
+  json j = base();
+  j["model"] = {{"hidden_sizes", {100}}};
+  j["search_space"] = json::parse(R"({
+    "num_hidden_layers": {"type": "choice", "values": [1, 2, 3]},
+    "hidden_size_1": {"type": "choice", "values": [64, 128]},
+    "hidden_size_2": {"type": "randint", "low": 16, "high": 33, "when": {"num_hidden_layers": [2, 3]}},
+    "hidden_size_3": {"type": "choice", "values": [8], "when": {"num_hidden_layers": 3}}
+  })");
+  j["n_trials"] = 40;
+  const SweepConfig c = parse_sweep_config(j, "cfg.json", ".");
+  std::set<size_t> depths;
+  for (uint64_t i = 0; i < 40; ++i) {
+    json searched;
+    const TrialParams p = c.trial_params(i, &searched);
+    const size_t n = searched["num_hidden_layers"].get<size_t>();
+    depths.insert(n);
+    ASSERT_EQ(p.hidden_sizes.size(), n) << searched.dump();
+    EXPECT_EQ(p.hidden_sizes[0], searched["hidden_size_1"].get<int>());
+    // A width exists only when its layer does; never emitted otherwise.
+    EXPECT_EQ(searched.contains("hidden_size_2"), n >= 2) << searched.dump();
+    EXPECT_EQ(searched.contains("hidden_size_3"), n >= 3) << searched.dump();
+    if (n >= 2) EXPECT_EQ(p.hidden_sizes[1], searched["hidden_size_2"].get<int>());
+    if (n == 3) EXPECT_EQ(p.hidden_sizes[2], 8);
+  }
+  EXPECT_EQ(depths, (std::set<size_t>{1, 2, 3}));
+
+  // A count alone copies the last width into the new layers.
+  const TrialParams deep =
+      make_trial_params({{"hidden_sizes", {100, 50}}}, json::object(), {{"num_hidden_layers", 4}});
+  EXPECT_EQ(deep.hidden_sizes, (std::vector<int>{100, 50, 50, 50}));
+}
+
+TEST(ConfigTest, LayerWidthsWithoutTheirLayerAreCaughtAtLoad) {
+  json j = base();
+  j["search_space"] = json::parse(R"({
+    "num_hidden_layers": {"type": "randint", "low": 1, "high": 3},
+    "hidden_size_2": {"type": "choice", "values": [32]}
+  })");
+  EXPECT_THAT(error_of(j), HasSubstr("search_space.hidden_size_2 sets hidden layer 2, but trials "
+                                     "can have 1 hidden layer"));
+  EXPECT_THAT(error_of(j), HasSubstr("\"when\": {\"num_hidden_layers\": [2, ...]}"));
+
+  j["search_space"]["hidden_size_2"]["when"] = {{"num_hidden_layers", 2}};
+  EXPECT_EQ(error_of(j), "");
+
+  j = base();  // the base model has one layer
+  j["search_space"] = {{"hidden_size_2", {32, 64}}};
+  EXPECT_THAT(error_of(j), HasSubstr("sets hidden layer 2"));
+  j["model"] = {{"hidden_sizes", {128, 64}}};
+  EXPECT_EQ(error_of(j), "");
+
+  j = base();
+  j["model"] = {{"hidden_size_3", 16}};
+  j["search_space"] = {{"num_hidden_layers", {2, 3}}};
+  EXPECT_THAT(error_of(j), HasSubstr("model.hidden_size_3 sets hidden layer 3"));
+
+  j = base();
+  j["search_space"] = {{"num_hidden_layers", {{"type", "uniform"}, {"low", 1}, {"high", 3}}}};
+  EXPECT_THAT(error_of(j), HasSubstr("takes integers"));
+  j["search_space"] = {{"hidden_size_9", {32}}};
+  EXPECT_THAT(error_of(j), HasSubstr("unknown parameter 'search_space.hidden_size_9'"));
+  j["search_space"] = {{"num_hidden_layers", {0, 1}}};
+  EXPECT_THAT(error_of(j), HasSubstr("num_hidden_layers.values[0]"));
 }
 
 TEST(ConfigTest, TheExampleConfigLoads) {
