@@ -1,4 +1,5 @@
-// Branin, Hartmann-6 and a quadratic with a learning curve, as trial kinds.
+// Branin, Hartmann-6, a quadratic with a learning curve and the two-objective ZDT1, as trial
+// kinds.
 #include "cusweep/benchmark_function.h"
 
 #include <cmath>
@@ -14,8 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kFunctions = {"branin", "hartmann6", "quadratic"};
+const std::vector<std::string> kFunctions = {"branin", "hartmann6", "quadratic", "zdt1"};
 constexpr int kQuadraticDims = 4;
+constexpr int kZdt1Dims = 6;
 constexpr double kQuadraticCenter = 0.3;
 
 // Branin-Hoo on [-5, 10] x [0, 15] (Dixon and Szego 1978); minimum 0.397887 at three points.
@@ -44,6 +46,16 @@ double hartmann6(const double* x) {
     sum += kAlpha[i] * std::exp(-inner);
   }
   return -sum;
+}
+
+// ZDT1 on [0, 1]^n: f1 = x1, f2 = g (1 - sqrt(f1 / g)), g = 1 + 9 / (n - 1) * sum(x2..xn). The
+// Pareto front is g = 1 (x2..xn = 0): f2 = 1 - sqrt(f1), a convex curve.
+std::vector<double> zdt1(const std::vector<double>& x) {
+  double sum = 0;
+  for (size_t i = 1; i < x.size(); ++i)
+    sum += x[i];
+  const double g = 1 + 9 * sum / static_cast<double>(x.size() - 1);
+  return {x[0], g * (1 - std::sqrt(x[0] / g))};
 }
 
 }  // namespace
@@ -83,7 +95,10 @@ BenchmarkFunctionConfig parse_benchmark_function(const json& j) {
 }
 
 std::vector<std::string> benchmark_variables(const std::string& function) {
-  const int dims = function == "branin" ? 2 : function == "hartmann6" ? 6 : kQuadraticDims;
+  const int dims = function == "branin"      ? 2
+                   : function == "hartmann6" ? 6
+                   : function == "zdt1"      ? kZdt1Dims
+                                             : kQuadraticDims;
   std::vector<std::string> names;
   for (int i = 1; i <= dims; ++i)
     names.push_back("x" + std::to_string(i));
@@ -95,14 +110,23 @@ std::pair<double, double> benchmark_domain(const std::string& function, size_t v
   return {0.0, 1.0};
 }
 
+std::vector<std::string> benchmark_outputs(const std::string& function) {
+  if (function == "zdt1") return {"eval_y1", "eval_y2"};
+  return {"eval_loss"};
+}
+
+std::vector<double> zdt1_reference_point() {
+  return {1.1, 11.0};
+}
+
 double benchmark_minimum(const std::string& function) {
   if (function == "branin") return 0.397887357729738;
   if (function == "hartmann6") return -3.32236801141551;
   return 0.0;
 }
 
-double benchmark_value(const BenchmarkFunctionConfig& config, const json& x, int epoch,
-                       uint64_t seed) {
+std::vector<double> benchmark_values(const BenchmarkFunctionConfig& config, const json& x,
+                                     int epoch, uint64_t seed) {
   const std::vector<std::string> names = benchmark_variables(config.function);
   std::vector<double> v;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -111,23 +135,32 @@ double benchmark_value(const BenchmarkFunctionConfig& config, const json& x, int
     v.push_back(x.contains(names[i]) ? x[names[i]].get<double>()
                                      : 0.5 * (domain.first + domain.second));
   }
-  double value = 0;
-  if (config.function == "branin") {
-    value = branin(v[0], v[1]);
+  std::vector<double> values;
+  if (config.function == "zdt1") {
+    values = zdt1(v);
+  } else if (config.function == "branin") {
+    values = {branin(v[0], v[1])};
   } else if (config.function == "hartmann6") {
-    value = hartmann6(v.data());
+    values = {hartmann6(v.data())};
   } else {
     // A learning curve: the quadratic's value plus a term that shrinks with every epoch, so an
     // early evaluation predicts the final ranking (what successive halving relies on).
+    double value = 0;
     for (double xi : v)
       value += (xi - kQuadraticCenter) * (xi - kQuadraticCenter);
-    value += 1.0 / epoch;
+    values = {value + 1.0 / epoch};
   }
   if (config.noise > 0) {
     Rng rng(seed ^ 0x6e6f697365ull, static_cast<uint64_t>(epoch));  // "noise"
-    value += config.noise * rng.normal();
+    for (double& y : values)
+      y += config.noise * rng.normal();
   }
-  return value;
+  return values;
+}
+
+double benchmark_value(const BenchmarkFunctionConfig& config, const json& x, int epoch,
+                       uint64_t seed) {
+  return benchmark_values(config, x, epoch, seed).front();
 }
 
 }  // namespace cusweep

@@ -477,7 +477,12 @@ int SweepConfig::max_epochs() const {
 }
 
 json SweepConfig::metric_template() const {
-  if (benchmark.active()) return json{{"eval_loss", 0.5}, {"epoch", 1}};
+  if (benchmark.active()) {
+    json keys = {{"epoch", 1}};
+    for (const std::string& name : benchmark_outputs(benchmark.function))
+      keys[name] = 0.5;
+    return keys;
+  }
   json keys = {{"eval_loss", 0.5},
                {"eval_runtime", 1.0},
                {"eval_samples_per_second", 1.0},
@@ -572,8 +577,7 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
 
   c.scheduler = parse_scheduler_config(j.contains("scheduler") ? j["scheduler"] : json(),
                                        c.max_epochs(), c.objective.objectives.size());
-  c.sampler = parse_sampler_config(j.contains("sampler") ? j["sampler"] : json(),
-                                   c.objective.objectives.size());
+  c.sampler = parse_sampler_config(j.contains("sampler") ? j["sampler"] : json());
   if (j.contains("n_trials")) c.n_trials = positive_int(j["n_trials"], "n_trials", 1000000);
   warn_about_grid(c.search_space, c.n_trials);
   if (j.contains("max_concurrent_trials")) {

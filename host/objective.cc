@@ -2,6 +2,7 @@
 // metrics, direction inference with contradiction warnings, spec parsing and Pareto fronts.
 #include "cusweep/objective.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -856,6 +857,73 @@ std::vector<size_t> pareto_front(const std::vector<std::vector<double>>& points,
     if (!dominated) front.push_back(i);
   }
   return front;
+}
+
+std::vector<int> nondomination_ranks(const std::vector<std::vector<double>>& points,
+                                     size_t enough) {
+  const size_t n = points.size();
+  const std::vector<Direction> minimize(n ? points[0].size() : 0, Direction::kMinimize);
+  // In lexicographic order a point can only be dominated by points before it, and whatever
+  // dominates it is dominated by (or is) a member of the front being built: so one pass over
+  // the unranked points, each checked against the front so far, peels off one front.
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return points[a] < points[b]; });
+  std::vector<int> rank(n, -1);
+  size_t ranked = 0;
+  int r = 0;
+  for (; ranked < n && ranked < enough; ++r) {
+    std::vector<size_t> front;
+    for (size_t i : order) {
+      if (rank[i] >= 0) continue;
+      const bool dominated = std::any_of(front.begin(), front.end(), [&](size_t f) {
+        return dominates(points[f], points[i], minimize);
+      });
+      if (!dominated) front.push_back(i);
+    }
+    for (size_t i : front)
+      rank[i] = r;
+    ranked += front.size();
+  }
+  for (int& x : rank) {
+    if (x < 0) x = r;  // not needed: all in the next rank
+  }
+  return rank;
+}
+
+std::vector<double> crowding_distances(const std::vector<std::vector<double>>& points) {
+  const size_t n = points.size();
+  std::vector<double> distance(n, 0.0);
+  if (n == 0) return distance;
+  std::vector<size_t> order(n);
+  for (size_t k = 0; k < points[0].size(); ++k) {
+    for (size_t i = 0; i < n; ++i)
+      order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return points[a][k] < points[b][k]; });
+    const double span = points[order.back()][k] - points[order.front()][k];
+    distance[order.front()] = distance[order.back()] = HUGE_VAL;
+    if (!(span > 0)) continue;
+    for (size_t i = 1; i + 1 < n; ++i) {
+      distance[order[i]] += (points[order[i + 1]][k] - points[order[i - 1]][k]) / span;
+    }
+  }
+  return distance;
+}
+
+double hypervolume_2d(std::vector<std::vector<double>> points,
+                      const std::vector<double>& reference) {
+  // Sweep by the first objective; each point adds the strip up to the best second value so far.
+  std::sort(points.begin(), points.end());
+  double volume = 0, best_second = reference[1];
+  for (const auto& p : points) {
+    if (!(p[0] < reference[0] && p[1] < best_second)) continue;
+    volume += (reference[0] - p[0]) * (best_second - p[1]);
+    best_second = p[1];
+  }
+  return volume;
 }
 
 }  // namespace cusweep

@@ -200,14 +200,15 @@ class SweepRun {
     while (!ready())
       suggested_cv_.wait_for(lock, std::chrono::milliseconds(100));
     if (stopping()) return false;
-    const Direction direction = directions_[0];
     std::vector<Observation> history;
     for (size_t k = 0; k < known; ++k) {
       const TrialRecord& t = trials_[k];
       Observation o;
       o.params = t.searched;
-      o.failed = t.status != TrialStatus::kTerminated || t.objective.empty();
-      if (!o.failed) o.loss = direction == Direction::kMinimize ? t.objective[0] : -t.objective[0];
+      o.failed = t.status != TrialStatus::kTerminated || t.objective.size() != directions_.size();
+      for (size_t m = 0; m < t.objective.size() && !o.failed; ++m) {
+        o.loss.push_back(directions_[m] == Direction::kMinimize ? t.objective[m] : -t.objective[m]);
+      }
       history.push_back(std::move(o));
     }
     std::vector<json> running;
@@ -290,9 +291,14 @@ class SweepRun {
       const auto t0 = Clock::now();
       Evaluation e;
       e.epoch = epoch;
-      e.train_loss = e.eval_loss = benchmark_value(f, t.searched, epoch, noise_seed);
+      const std::vector<double> values = benchmark_values(f, t.searched, epoch, noise_seed);
+      e.train_loss = e.eval_loss = values.front();
       e.eval_runtime = std::chrono::duration<double>(Clock::now() - t0).count();
-      record(t, e, json{{"eval_loss", e.eval_loss}, {"epoch", epoch}}, epoch);
+      json metrics = {{"epoch", epoch}};
+      const std::vector<std::string> names = benchmark_outputs(f.function);
+      for (size_t k = 0; k < names.size(); ++k)
+        metrics[names[k]] = values[k];
+      record(t, e, metrics, epoch);
       if (stopping() && epoch < f.epochs && t.status == TrialStatus::kRunning) {
         t.status = TrialStatus::kInterrupted;
       }

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cusweep/error.h"
+#include "cusweep/objective.h"
 #include "json_util.h"
 
 namespace cusweep {
@@ -103,17 +104,16 @@ class TpeSampler final : public Sampler {
     // concurrent suggestions apart) are "bad".
     std::vector<const Observation*> ok;
     for (const Observation& o : finished) {
-      if (!o.failed && std::isfinite(o.loss)) ok.push_back(&o);
+      if (usable(o)) ok.push_back(&o);
     }
-    std::stable_sort(ok.begin(), ok.end(),
-                     [](const Observation* a, const Observation* b) { return a->loss < b->loss; });
     const size_t n_good = std::min<size_t>(
         ok.size(), std::min<size_t>(25, static_cast<size_t>(std::ceil(0.1 * finished.size()))));
+    best_first(ok, n_good);
     std::vector<const json*> good, bad;
     for (size_t i = 0; i < ok.size(); ++i)
       (i < n_good ? good : bad).push_back(&ok[i]->params);
     for (const Observation& o : finished) {
-      if (o.failed || !std::isfinite(o.loss)) bad.push_back(&o.params);
+      if (!usable(o)) bad.push_back(&o.params);
     }
     for (const json& r : running)
       bad.push_back(&r);
@@ -130,6 +130,52 @@ class TpeSampler final : public Sampler {
   }
 
  private:
+  static bool usable(const Observation& o) {
+    return !o.failed && !o.loss.empty() &&
+           std::all_of(o.loss.begin(), o.loss.end(), [](double v) { return std::isfinite(v); });
+  }
+
+  // Orders the trials best first, at least the first `needed` exactly: by loss with one
+  // objective; with several, by non-domination rank, and within a rank by crowding distance
+  // (most isolated first: they spread the good set along the front), then by trial order.
+  static void best_first(std::vector<const Observation*>& ok, size_t needed) {
+    if (ok.empty()) return;
+    if (ok.front()->loss.size() == 1) {
+      std::stable_sort(ok.begin(), ok.end(), [](const Observation* a, const Observation* b) {
+        return a->loss[0] < b->loss[0];
+      });
+      return;
+    }
+    std::vector<std::vector<double>> points;
+    for (const Observation* o : ok)
+      points.push_back(o->loss);
+    const std::vector<int> rank = nondomination_ranks(points, needed);
+    std::vector<double> crowding(ok.size());
+    for (int r = 0;; ++r) {
+      std::vector<size_t> members;
+      for (size_t i = 0; i < ok.size(); ++i) {
+        if (rank[i] == r) members.push_back(i);
+      }
+      if (members.empty()) break;
+      std::vector<std::vector<double>> front;
+      for (size_t i : members)
+        front.push_back(points[i]);
+      const std::vector<double> d = crowding_distances(front);
+      for (size_t k = 0; k < members.size(); ++k)
+        crowding[members[k]] = d[k];
+    }
+    std::vector<size_t> order(ok.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return rank[a] != rank[b] ? rank[a] < rank[b] : crowding[a] > crowding[b];
+    });
+    std::vector<const Observation*> sorted;
+    for (size_t i : order)
+      sorted.push_back(ok[i]);
+    ok = std::move(sorted);
+  }
+
   static bool is_log(const ParamSpec& p) {
     return p.kind == ParamKind::kLogUniform || p.kind == ParamKind::kQLogUniform;
   }
@@ -217,7 +263,7 @@ class TpeSampler final : public Sampler {
 
 }  // namespace
 
-SamplerConfig parse_sampler_config(const json& j, size_t n_objectives) {
+SamplerConfig parse_sampler_config(const json& j) {
   SamplerConfig c;
   if (j.is_null()) return c;
   const json spec = j.is_string() ? json{{"type", j}} : j;
@@ -235,12 +281,6 @@ SamplerConfig parse_sampler_config(const json& j, size_t n_objectives) {
   };
   count("n_startup_trials", &c.n_startup_trials, 1);
   count("n_ei_candidates", &c.n_ei_candidates, 1);
-  if (c.type == "tpe" && n_objectives > 1) {
-    throw UserError(
-        "sampler \"tpe\" models one objective; this config has " + std::to_string(n_objectives),
-        "use \"random\" for several objectives (a multi-objective TPE is not built "
-        "yet)");
-  }
   return c;
 }
 

@@ -30,6 +30,38 @@ TEST(BenchmarkFunctionTest, PublishedMinima) {
   EXPECT_NEAR(benchmark_value(h6, best, 1, 0), benchmark_minimum("hartmann6"), 1e-4);
 }
 
+TEST(BenchmarkFunctionTest, Zdt1HasTwoObjectivesAndAKnownFront) {
+  const BenchmarkFunctionConfig z = parse_benchmark_function("zdt1");
+  EXPECT_EQ(benchmark_outputs("zdt1"), (std::vector<std::string>{"eval_y1", "eval_y2"}));
+  EXPECT_EQ(benchmark_variables("zdt1").size(), 6u);
+  for (double x1 : {0.0, 0.25, 1.0}) {
+    // On the front (x2..x6 = 0): f2 = 1 - sqrt(f1).
+    const std::vector<double> y = benchmark_values(
+        z, {{"x1", x1}, {"x2", 0}, {"x3", 0}, {"x4", 0}, {"x5", 0}, {"x6", 0}}, 1, 0);
+    ASSERT_EQ(y.size(), 2u);
+    EXPECT_DOUBLE_EQ(y[0], x1);
+    EXPECT_NEAR(y[1], 1 - std::sqrt(x1), 1e-12);
+  }
+  // Off the front: g = 1 + 9/5 * 5 = 10 at x2..x6 = 1; f2 = 10 (1 - sqrt(0.25 / 10)).
+  const std::vector<double> off = benchmark_values(
+      z, {{"x1", 0.25}, {"x2", 1}, {"x3", 1}, {"x4", 1}, {"x5", 1}, {"x6", 1}}, 1, 0);
+  EXPECT_NEAR(off[1], 10 * (1 - std::sqrt(0.025)), 1e-12);
+  // Its metrics are eval_y1 / eval_y2: the default objective cannot guess their direction.
+  json j = {{"name", "z"}, {"benchmark_function", "zdt1"}, {"n_trials", 2}};
+  try {
+    parse_sweep_config(j, "z.json", ".");
+    ADD_FAILURE() << "expected an error";
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cannot infer the direction"));
+  }
+  j["objective"] = {"eval_y1", "eval_y2"};
+  j["direction"] = {"minimize", "minimize"};
+  const SweepResult r = run_sweep(parse_sweep_config(j, "z.json", "."), RunOptions{});
+  ASSERT_EQ(r.trials.size(), 2u);
+  EXPECT_TRUE(r.trials[0].metrics.contains("eval_y2"));
+  EXPECT_FALSE(r.best.empty());
+}
+
 TEST(BenchmarkFunctionTest, QuadraticLearningCurveAndReproducibleNoise) {
   BenchmarkFunctionConfig q = parse_benchmark_function({{"function", "quadratic"}, {"epochs", 9}});
   const json at_center = {{"x1", 0.3}, {"x2", 0.3}, {"x3", 0.3}, {"x4", 0.3}};

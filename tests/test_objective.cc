@@ -511,6 +511,37 @@ TEST(Pareto, FrontKeepsNonDominatedPointsAndTies) {
   EXPECT_EQ(pareto_front(points, max2), (std::vector<size_t>{0, 1, 2, 3}));
 }
 
+TEST(Pareto, NondominationRanksPeelFrontsInTurn) {
+  // minimize both: front 0 = (1,5) (2,2) (5,1); front 1 = (3,3) (6,2); front 2 = (4,4).
+  const std::vector<std::vector<double>> points = {{3, 3}, {1, 5}, {4, 4}, {2, 2},
+                                                   {5, 1}, {6, 2}, {2, 2}};
+  EXPECT_EQ(nondomination_ranks(points), (std::vector<int>{1, 0, 2, 0, 0, 1, 0}));
+  // Enough once the first front (4 points, with the tie) is in: the rest share rank 1.
+  EXPECT_EQ(nondomination_ranks(points, 3), (std::vector<int>{1, 0, 1, 0, 0, 1, 0}));
+  EXPECT_TRUE(nondomination_ranks({}).empty());
+}
+
+TEST(Pareto, CrowdingDistanceFavoursIsolatedPoints) {
+  // Along a line of 2-D points, extremes are infinitely far; the others sum their normalized
+  // neighbour gaps over both objectives.
+  const std::vector<std::vector<double>> points = {{0, 4}, {1, 3}, {3, 1}, {4, 0}};
+  const std::vector<double> d = crowding_distances(points);
+  EXPECT_TRUE(std::isinf(d[0]) && std::isinf(d[3]));
+  EXPECT_DOUBLE_EQ(d[1], 3.0 / 4 + 3.0 / 4);
+  EXPECT_DOUBLE_EQ(d[2], 3.0 / 4 + 3.0 / 4);
+  const std::vector<double> same = crowding_distances({{1, 1}, {1, 1}, {1, 1}});
+  EXPECT_TRUE(std::isinf(same[0]));
+  EXPECT_EQ(same[1], 0.0);
+}
+
+TEST(Pareto, HypervolumeOfTwoObjectives) {
+  // Reference (4, 4): (1,3) adds 3x1, (2,1) adds 2x2 below it, (3,3) is dominated, (5,0) lies
+  // outside the box.
+  EXPECT_DOUBLE_EQ(hypervolume_2d({{1, 3}, {2, 1}, {3, 3}, {5, 0}}, {4, 4}), 3.0 + 4.0);
+  EXPECT_DOUBLE_EQ(hypervolume_2d({}, {4, 4}), 0.0);
+  EXPECT_DOUBLE_EQ(hypervolume_2d({{0, 0}}, {4, 4}), 16.0);
+}
+
 TEST(Pareto, MixedDirections) {
   // (f1 maximized, loss minimized): (0.9, 0.3) dominates (0.8, 0.4) and (0.9, 0.5);
   // (0.95, 0.6) trades loss for f1 and stays; (0.7, 0.2) has the best loss and stays.

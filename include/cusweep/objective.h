@@ -2,6 +2,7 @@
 // becomes the number(s) a sweep ranks trials by. See README "The objective" for the rules.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -86,6 +87,21 @@ bool dominates(const std::vector<double>& a, const std::vector<double>& b,
 // Indices of the non-dominated points (the Pareto front), in input order.
 std::vector<size_t> pareto_front(const std::vector<std::vector<double>>& points,
                                  const std::vector<Direction>& directions);
+
+// Non-domination rank of each point, all objectives minimized: 0 for the Pareto front, 1 for
+// the front of what is left, and so on (the sort NSGA-II and multi-objective TPE use). Stops
+// once at least `enough` points are ranked: the others all get the next rank.
+std::vector<int> nondomination_ranks(const std::vector<std::vector<double>>& points,
+                                     size_t enough = SIZE_MAX);
+
+// NSGA-II's crowding distance of each of `points` (all minimized) within its own set: the sum
+// over objectives of the normalized gap between its neighbours; the extremes get infinity.
+std::vector<double> crowding_distances(const std::vector<std::vector<double>>& points);
+
+// The area dominated by `points` (two objectives, both minimized) and bounded by `reference`;
+// points that do not dominate the reference add nothing.
+double hypervolume_2d(std::vector<std::vector<double>> points,
+                      const std::vector<double>& reference);
 
 // True when `a` is better than `b` under `d` (strictly).
 inline bool better(double a, double b, Direction d) {

@@ -1,7 +1,9 @@
 // Samplers: where the next trial's configuration comes from. Random search draws each trial
 // from (seed, index) alone. TPE (tree-structured Parzen estimator; Bergstra et al., NeurIPS 2011,
 // as Optuna's default sampler) models the good and the bad finished trials per parameter and
-// proposes the candidate that maximizes l(x) / g(x).
+// proposes the candidate that maximizes l(x) / g(x). With several objectives it is the
+// multi-objective TPE (Ozaki et al., GECCO 2020): "good" are the trials of the best
+// non-domination ranks, the last rank taken cut by crowding distance.
 #pragma once
 
 #include <cstdint>
@@ -22,13 +24,13 @@ struct SamplerConfig {
 };
 
 // Parses `sampler` (a type name or an object); errors name "sampler.<key>".
-SamplerConfig parse_sampler_config(const nlohmann::json& j, size_t n_objectives);
+SamplerConfig parse_sampler_config(const nlohmann::json& j);
 
-// A finished trial as a sampler sees it: its values and its objective, oriented so that lower
-// is better. `failed` trials (errors, pruned) count as bad, without a value.
+// A finished trial as a sampler sees it: its values and its objectives, each oriented so that
+// lower is better. `failed` trials (errors, pruned) count as bad, without values.
 struct Observation {
   nlohmann::json params;
-  double loss = 0;
+  std::vector<double> loss;  // one per objective
   bool failed = false;
 };
 
