@@ -241,6 +241,15 @@ int sgemm(int threads, double seconds, const std::string& json_path) {
   return 0;
 }
 
+// The scheduler settings the benchmarks compare, by type name.
+json scheduler_spec(const std::string& type) {
+  if (type == "asha" || type == "hyperband") {
+    return {{"type", type}, {"grace_period", 1}, {"reduction_factor", 3}};
+  }
+  if (type == "median") return {{"type", "median"}, {"grace_period", 1}};
+  return "fifo";
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -301,6 +310,36 @@ int samplers(int seeds, const std::string& json_path) {
     result[std::string(sampler) + "_zdt1_median_hypervolume"] = m;
   }
 
+  // Schedulers on the noisy quadratic (27 epochs, 81 random trials): the best final value found
+  // (its optimum is 1/27) and the trial-epochs spent, medians over seeds.
+  std::printf("%-10s %16s %16s\n", "scheduler", "quadratic best", "trial-epochs");
+  json quadratic_space = json::object();
+  for (int i = 1; i <= 4; ++i) {
+    quadratic_space["x" + std::to_string(i)] = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
+  }
+  for (const char* scheduler : {"fifo", "asha", "hyperband", "median"}) {
+    std::vector<double> bests, epochs;
+    for (int seed = 1; seed <= seeds; ++seed) {
+      const json cfg = {
+          {"name", "quadratic"},
+          {"benchmark_function", {{"function", "quadratic"}, {"epochs", 27}, {"noise", 0.01}}},
+          {"search_space", quadratic_space},
+          {"scheduler", scheduler_spec(scheduler)},
+          {"n_trials", 81},
+          {"max_concurrent_trials", 4},
+          {"seed", seed}};
+      const SweepResult r = run_sweep(parse_sweep_config(cfg, "quadratic", "."), RunOptions{});
+      int spent = 0;
+      for (const TrialRecord& t : r.trials)
+        spent += t.epochs_done;
+      bests.push_back(r.trials[r.best[0]].objective[0]);
+      epochs.push_back(spent);
+    }
+    std::printf("%-10s %16.4f %16.0f\n", scheduler, median(bests), median(epochs));
+    result[std::string(scheduler) + "_quadratic_median_best"] = median(bests);
+    result[std::string(scheduler) + "_quadratic_median_trial_epochs"] = median(epochs);
+  }
+
   // One suggestion with 1,000 finished trials and 7 running (8 slots), for one objective
   // (Hartmann-6) and two (ZDT1: the non-dominated sort is quadratic in the trials).
   const SearchSpace search = SearchSpace::parse(space, {"x1", "x2", "x3", "x4", "x5", "x6"});
@@ -334,7 +373,8 @@ int samplers(int seeds, const std::string& json_path) {
 // The Fashion-MNIST example sweep (examples/fashion_mnist.json): TPE against random search
 // (32 trials, median best eval_accuracy over seeds) and ASHA against FIFO (64 trials of up to
 // 9 epochs: best accuracy and trial-epochs spent).
-int fashion(int seeds, int64_t asha_train_samples, const std::string& json_path) {
+int fashion(int seeds, int64_t asha_train_samples, const std::vector<std::string>& schedulers,
+            const std::string& json_path) {
   const std::string example = std::string(CUSWEEP_SOURCE_DIR) + "/examples/fashion_mnist.json";
   SweepConfig base = load_sweep_config(example);
   const DataSplit data = load_data(base.data);
@@ -359,7 +399,9 @@ int fashion(int seeds, int64_t asha_train_samples, const std::string& json_path)
                   accuracies.back(), "", r.wall_s);
       std::fflush(stdout);
     }
-    result[std::string(sampler) + "_median_best_accuracy"] = median(accuracies);
+    if (!accuracies.empty()) {
+      result[std::string(sampler) + "_median_best_accuracy"] = median(accuracies);
+    }
   }
   // The 64 x 9-epoch comparison on a prefix of the training set when asked (FIFO alone is
   // 12x the example sweep's work: about 11 minutes on 2 cores with all 60,000 images).
@@ -371,25 +413,22 @@ int fashion(int seeds, int64_t asha_train_samples, const std::string& json_path)
   }
   options.data = &asha_data;
   result["asha_train_samples"] = asha_data.train.rows;
-  for (const char* scheduler : {"fifo", "asha"}) {
+  for (const std::string& scheduler : schedulers) {
     SweepConfig c = base;
     c.n_trials = 64;
     c.training["num_train_epochs"] = 9;
     c.seed = 1;
-    c.scheduler = parse_scheduler_config(
-        std::string(scheduler) == "asha"
-            ? json{{"type", "asha"}, {"grace_period", 1}, {"reduction_factor", 3}}
-            : json("fifo"),
-        9, 1);
+    c.scheduler = parse_scheduler_config(scheduler_spec(scheduler), 9, 1);
     const SweepResult r = run_sweep(c, options);
     int epochs = 0;
     for (const TrialRecord& t : r.trials)
       epochs += t.epochs_done;
-    std::printf("%-22s %12.4f %14d %10.1f\n", scheduler, best_accuracy(r), epochs, r.wall_s);
+    std::printf("%-22s %12.4f %14d %10.1f\n", scheduler.c_str(), best_accuracy(r), epochs,
+                r.wall_s);
     std::fflush(stdout);
-    result[std::string(scheduler) + "_best_accuracy"] = best_accuracy(r);
-    result[std::string(scheduler) + "_trial_epochs"] = epochs;
-    result[std::string(scheduler) + "_wall_s"] = r.wall_s;
+    result[scheduler + "_best_accuracy"] = best_accuracy(r);
+    result[scheduler + "_trial_epochs"] = epochs;
+    result[scheduler + "_wall_s"] = r.wall_s;
   }
   write_json(json_path, result);
   return 0;
@@ -427,7 +466,14 @@ int dispatch(int argc, char** argv) {
   CLI::App* sa = app.add_subcommand("samplers", "TPE against random search on Hartmann-6");
   sa->add_option("--seeds", seeds)->capture_default_str()->check(CLI::Range(1, 1000));
   CLI::App* fm = app.add_subcommand("fashion", "TPE vs random, ASHA vs FIFO on Fashion-MNIST");
-  fm->add_option("--seeds", seeds)->capture_default_str()->check(CLI::Range(1, 1000));
+  fm->add_option("--seeds", seeds, "seeds of the TPE/random comparison (0 = skip it)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  std::vector<std::string> schedulers = {"fifo", "asha"};
+  fm->add_option("--schedulers", schedulers, "schedulers of the 64 x 9-epoch comparison")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fifo", "asha", "hyperband", "median"}));
   int64_t asha_train_samples = 0;
   fm->add_option("--asha-train-samples", asha_train_samples,
                  "training images for the ASHA/FIFO comparison (0 = all)")
@@ -445,7 +491,7 @@ int dispatch(int argc, char** argv) {
   if (*tp) return throughput(ta, json_path);
   if (*oh) return overhead(n_trials, json_path);
   if (*sa) return samplers(seeds, json_path);
-  if (*fm) return fashion(seeds, asha_train_samples, json_path);
+  if (*fm) return fashion(seeds, asha_train_samples, schedulers, json_path);
   return sgemm(threads, seconds, json_path);
 }
 
