@@ -7,7 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -116,14 +118,56 @@ std::string join_quoted(const std::vector<std::string>& items) {
 }
 
 json parse_json_text(const std::string& text, const std::string& origin) {
-  const auto depth_guard = [&origin](int depth, json::parse_event_t, json&) {
+  // Where the parser is: one frame per open object or array. A key given twice in one object is
+  // an error: the parser would keep the last value and silently drop the first.
+  struct Frame {
+    bool array = false;
+    std::set<std::string> keys;
+    std::string key;   // object: the current key
+    size_t index = 0;  // array: the current element
+  };
+  std::vector<Frame> stack;
+  auto path_to = [&stack](const std::string& key) {
+    std::string path;
+    for (size_t i = 0; i + 1 < stack.size(); ++i) {
+      path += stack[i].array ? fmt::format("[{}]", stack[i].index)
+                             : (path.empty() ? "" : ".") + stack[i].key;
+    }
+    return path + (path.empty() ? "" : ".") + key;
+  };
+  const auto guard = [&](int depth, json::parse_event_t event, json& parsed) {
     if (depth > kMaxJsonDepth) {
       throw UserError(fmt::format("{}: JSON nested deeper than {} levels", origin, kMaxJsonDepth));
+    }
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        stack.push_back(Frame{event == json::parse_event_t::array_start, {}, {}, 0});
+        break;
+      case json::parse_event_t::key: {
+        Frame& f = stack.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second) {
+          throw UserError(
+              fmt::format("{}: key '{}' is given twice; JSON would keep only the last value",
+                          origin, path_to(f.key)),
+              "remove one of them");
+        }
+        break;
+      }
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        stack.pop_back();
+        if (!stack.empty() && stack.back().array) ++stack.back().index;
+        break;
+      case json::parse_event_t::value:
+        if (!stack.empty() && stack.back().array) ++stack.back().index;
+        break;
     }
     return true;
   };
   try {
-    return json::parse(text, depth_guard);
+    return json::parse(text, guard);
   } catch (const json::out_of_range& e) {
     // e.g. "number overflow parsing '1e999'": no position is known, the text says which.
     std::string what = e.what();

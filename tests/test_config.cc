@@ -129,6 +129,24 @@ TEST(ConfigTest, FileErrorsNameTheFileAndLine) {
   } catch (const UserError& e) {
     EXPECT_THAT(e.what(), HasSubstr(path.string() + ":3:"));
   }
+  // A key given twice would silently keep the last value: an error naming its path.
+  std::ofstream(path) << R"({"name": "x", "training": {"learning_rate": 0.1, "learning_rate": 1},
+    "search_space": {"hidden_sizes": [[1], {"a": 1, "b": 2, "a": 3}]}})";
+  try {
+    load_sweep_config(path.string());
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("key 'training.learning_rate' is given twice"));
+  }
+  // Sibling objects may share keys; the path counts array elements.
+  std::ofstream(path) << R"({"list": [{"k": 1}, {"k": 2}],
+    "search_space": {"hidden_sizes": [[1], {"a": 1, "b": 2, "a": 3}]}})";
+  try {
+    load_sweep_config(path.string());
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("key 'search_space.hidden_sizes[1].a' is given twice"));
+  }
   try {
     load_sweep_config("/nonexistent/cfg.json");
     FAIL() << "no error";
