@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one script to run on a machine with a GPU (under 8 minutes): build with CUDA, run the
+# The one script to run on a machine with a GPU (under 9 minutes): build with CUDA, run the
 # whole test suite (CUDA tests included), run a short sweep on CUDA and on the CPU, compare
 # their per-trial metrics, and print one summary table. Writes its logs to ${OUT:-/tmp}.
 set -uo pipefail
@@ -31,17 +31,32 @@ cpu_rc=$?
 python3 scripts/compare_runs.py "$out/sweep_cpu" "$out/sweep_cuda" | tee "$out/compare.txt"
 compare_rc=${PIPESTATUS[0]}
 
-# The reference workload on the GPU at several concurrencies (one stream per slot).
-# "8u" is 8 slots with fusion off, to see what fused trials (auto: 8 per slot) bring.
+# The reference workload on the GPU at several concurrencies (one stream per slot), with the
+# GPU memory in use sampled every 100 ms (peak minus the idle figure = what the sweep holds).
+# "8u" is 8 slots with fusion off, to see what fused trials (auto: 8 per slot) bring; 128 runs
+# the 32 trials of the workload 4 times over (--trials 128) so that every slot has one.
+concurrencies=(1 8 32 128 8u)
+gpu_memory_mib() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1; }
+idle_mib=$(gpu_memory_mib)
 bench_rows=()
-for c in 1 8 32 8u; do
+for c in "${concurrencies[@]}"; do
   fused=$([ "$c" = 8u ] && echo 1 || echo 0)
-  if timeout 120 "$CUSWEEP_BUILD_DIR/bench/cusweep_bench" throughput --backend cuda \
-      --concurrency "${c%u}" --fused "$fused" --json "$out/bench_cuda_c$c.json" \
+  trials=$([ "$c" = 128 ] && echo "--trials 128" || echo "")
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 \
+    >"$out/memory_c$c.txt" 2>/dev/null &
+  sampler=$!
+  # shellcheck disable=SC2086
+  if timeout 90 "$CUSWEEP_BUILD_DIR/bench/cusweep_bench" throughput --backend cuda \
+      --concurrency "${c%u}" --fused "$fused" $trials --json "$out/bench_cuda_c$c.json" \
       >"$out/bench_cuda_c$c.log" 2>&1; then
+    kill "$sampler" 2>/dev/null
+    peak=$(sort -n "$out/memory_c$c.txt" | tail -1)
     bench_rows+=("$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); \
-print(f'{j[\"samples_per_s\"]:.0f} samples/s, {j[\"wall_s\"]:.1f} s')" "$out/bench_cuda_c$c.json")")
+print(f'{j[\"samples_per_s\"]:.0f} samples/s, {j[\"wall_s\"]:.1f} s, ' \
+      f'GPU memory +{int(sys.argv[2] or 0) - int(sys.argv[3] or 0)} MiB')" \
+      "$out/bench_cuda_c$c.json" "$peak" "$idle_mib")")
   else
+    kill "$sampler" 2>/dev/null
     bench_rows+=("failed (see bench_cuda_c$c.log)")
   fi
 done
@@ -54,7 +69,7 @@ printf '%-28s %s\n' "sweep cuda (rc, wall)" "$cuda_rc, $(grep -o '([0-9.]* s on 
 printf '%-28s %s\n' "sweep cpu (rc, wall)" "$cpu_rc, $(grep -o '([0-9.]* s on cpu' "$out/sweep_cpu.log" | head -1)"
 printf '%-28s %s\n' "cuda vs cpu metrics" "$([ $compare_rc -eq 0 ] && echo agree || echo DIFFER)"
 i=0
-for c in 1 8 32 8u; do
+for c in "${concurrencies[@]}"; do
   printf '%-28s %s\n' "bench cuda, $c concurrent" "${bench_rows[$i]}"
   i=$((i + 1))
 done
