@@ -25,6 +25,8 @@ def main():
     scaling = {c: load(folder, f"scaling_c{c}.json") for c in (1, 2, 4, 8)}
     counts = {n: load(folder, f"trials_{n}.json") for n in (8, 32, 128)}
     samplers = load(folder, "samplers.json")
+    blas = {lib: load(folder, f"blas_{lib}.json")
+            for lib in ("openblas", "blis", "eigen_avx2", "eigen_avx512")}
 
     rows = []
     def row(name, value, unit="", target=""):
@@ -61,6 +63,13 @@ def main():
         row("sgemm ceiling, square 1024", f"{shapes['square_1024']:.1f}", "GFLOP/s")
         row("cusweep training FLOP/s / ceiling", f"{100 * cus['train_gflops_per_s'] / ceiling:.0f}",
             "%", ">= 60%")
+    for lib, b in blas.items():
+        if b:
+            steps = [s["gflops"] for s in b["shapes"] if s["name"].startswith("step_")]
+            worst = max(s.get("max_relative_error", 0) for s in b["shapes"])
+            row(f"{lib}: sgemm at the workload's shapes (2 threads)",
+                f"{len(steps) / sum(1.0 / g for g in steps):.1f}", "GFLOP/s",
+                f"max rel err {worst:.1e}")
     if overhead:
         row("time outside training per trial", f"{overhead['outside_training_ms_per_trial']:.3f}",
             "ms", "< 1 ms")
@@ -93,7 +102,7 @@ def main():
                   "sgemm": sgemm, "overhead": overhead,
                   "scaling": {str(c): s for c, s in scaling.items()},
                   "trial_counts": {str(n): s for n, s in counts.items()},
-                  "samplers": samplers,
+                  "samplers": samplers, "blas": blas,
                   "table": [{"measure": r[0], "value": r[1], "unit": r[2], "target": r[3]}
                             for r in rows]}
     with open(os.path.join(folder, "bench.json"), "w") as f:

@@ -19,6 +19,12 @@ bench=build-bench/bench/cusweep_bench
 
 echo "== sgemm ceiling (2 threads, 1 BLAS thread each)"
 $bench sgemm --threads 2 --seconds $([ $quick -eq 1 ] && echo 0.2 || echo 2) --json "$out/sgemm.json"
+echo "== the same shapes in each BLAS installed (OpenBLAS is what cusweep links)"
+for lib in openblas blis eigen_avx2 eigen_avx512; do
+  [ -x build-bench/bench/cusweep_blas_$lib ] || continue
+  build-bench/bench/cusweep_blas_$lib --threads 2 --seconds $([ $quick -eq 1 ] && echo 0.2 || echo 2) \
+    --json "$out/blas_$lib.json"
+done
 echo "== cusweep, reference workload, 2 concurrent trials"
 $bench throughput --concurrency 2 --max-trials $max --json "$out/cusweep.json"
 echo "== cusweep, the same with fused trials (groups of 4; off by default on the CPU)"

@@ -2,7 +2,7 @@
 # Installs what cusweep needs on Debian 12 (only the packages that are missing).
 #   scripts/setup.sh          build and run: compiler, CMake, libraries, Fashion-MNIST
 #   scripts/setup.sh --test   also the test-only packages (GoogleTest, scikit-learn's CSVs)
-#   scripts/setup.sh --bench  also the benchmark baseline (Debian's PyTorch)
+#   scripts/setup.sh --bench  also the benchmark baselines (Debian's PyTorch, BLIS, Eigen)
 # The CUDA toolkit is not a Debian package: when /usr/local/cuda is present the CUDA backend
 # is built too; without it Debian's Thrust serves the CPU build.
 set -euo pipefail
@@ -11,7 +11,7 @@ packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli
   libfmt-dev zlib1g-dev libopenblas-dev libthrust-dev dataset-fashion-mnist)
 case "${1:-}" in
   --test) packages+=(libgtest-dev libgmock-dev python3-sklearn clang-format) ;;
-  --bench) packages+=(python3-torch) ;;
+  --bench) packages+=(python3-torch libblis-dev libeigen3-dev) ;;
 esac
 
 missing=()
