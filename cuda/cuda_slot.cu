@@ -77,6 +77,8 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
 
   // The one place a CUDA slot's Thrust policy is made: its stream, its allocator, no syncs.
   auto policy() { return thrust::cuda::par_nosync(*allocator_).on(stream_); }
+  // Element steps one thread per element, so a warp reads consecutive addresses.
+  static constexpr steps::GridOrder kGridOrder = steps::GridOrder::kFlat;
 
   void* allocate(size_t bytes) override {
     CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));

@@ -1,5 +1,5 @@
 // The element-wise and reduction steps of training and evaluation, written once as Thrust
-// algorithms over small functors. cpu_slot_cpu.cc instantiates them with thrust::cpp::par
+// algorithms over small functors. model_steps_cpu.cc instantiates them with thrust::cpp::par
 // (THRUST_DEVICE_SYSTEM_CPP, plain g++); cuda_slot.cu with thrust::cuda::par_nosync.on(stream).
 // Internal header: include only from those translation units, never from public headers.
 #pragma once
@@ -14,8 +14,10 @@
 #include <thrust/transform.h>
 #include <thrust/transform_reduce.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "slot.h"
@@ -31,19 +33,79 @@ namespace steps {
 
 using Index = int64_t;
 
+// ---- Grids of element steps. A 2-D step is a functor f(r, c) run once per element of a
+// [rows, cols] grid, plus, when it has one, f.row_once(r) once per row. How a system walks the
+// grid is chosen here alone, by the slot's kGridOrder; the steps never loop themselves.
+enum class GridOrder {
+  // The CPU: a loop over rows with the columns in an inner loop: no division per element, and
+  // the inner loop is contiguous so the compiler can vectorize it.
+  kRowLoops,
+  // CUDA: one thread per element, r = i / cols, c = i % cols, so consecutive threads touch
+  // consecutive addresses (coalesced) and a 64-row batch still fills the device.
+  kFlat,
+};
+
+template <class F, class = void>
+struct HasRowOnce : std::false_type {};
+template <class F>
+struct HasRowOnce<F, std::void_t<decltype(&F::row_once)>> : std::true_type {};
+
+template <class F>
+struct RowOfElements {
+  F f;
+  Index cols;
+  CUSWEEP_HD void operator()(Index r) const {
+    if constexpr (HasRowOnce<F>::value) f.row_once(r);
+    for (Index c = 0; c < cols; ++c)
+      f(r, c);
+  }
+};
+
+template <class F>
+struct OneElement {
+  F f;
+  Index cols;
+  CUSWEEP_HD void operator()(Index i) const {
+    const Index r = i / cols, c = i - r * cols;
+    if constexpr (HasRowOnce<F>::value) {
+      if (c == 0) f.row_once(r);
+    }
+    f(r, c);
+  }
+};
+
+template <GridOrder kOrder, class Policy, class F>
+void for_each_2d(Policy policy, Index rows, Index cols, const F& f) {
+  if (rows <= 0 || cols <= 0) return;
+  const thrust::counting_iterator<Index> first(0);
+  if constexpr (kOrder == GridOrder::kFlat) {
+    thrust::for_each_n(policy, first, rows * cols, OneElement<F>{f, cols});
+  } else {
+    thrust::for_each_n(policy, first, rows, RowOfElements<F>{f, cols});
+  }
+}
+
+// Trial t's part of a fused group's array.
+template <class T>
+CUSWEEP_HD T* part(Strided<T> s, Index t) {
+  return s.data + t * s.stride;
+}
+
+// Rows of `orders` shuffled orders, one after another: grid row r is row r % rows of order
+// r / rows.
 struct GatherRows {
   const float* x;
   const int32_t* labels;
-  const int32_t* idx;
-  Index cols;
-  float* out;
-  int32_t* labels_out;
-  CUSWEEP_HD void operator()(Index r) const {
-    const float* src = x + static_cast<Index>(idx[r]) * cols;
-    float* dst = out + r * cols;
-    for (Index c = 0; c < cols; ++c)
-      dst[c] = src[c];
-    labels_out[r] = labels[idx[r]];
+  Strided<const int32_t> idx;
+  Index rows, cols;
+  Strided<float> out;
+  Strided<int32_t> labels_out;
+  CUSWEEP_HD Index source_row(Index r) const { return part(idx, r / rows)[r % rows]; }
+  CUSWEEP_HD void row_once(Index r) const {
+    part(labels_out, r / rows)[r % rows] = labels[source_row(r)];
+  }
+  CUSWEEP_HD void operator()(Index r, Index c) const {
+    part(out, r / rows)[(r % rows) * cols + c] = x[source_row(r) * cols + c];
   }
 };
 
@@ -78,32 +140,28 @@ CUSWEEP_HD inline float activation_derivative(float z, float a, Activation act) 
   return 1.f;
 }
 
-// One row per call: the bias index is the column, so no division per element.
+// Grid rows are the rows of every trial, one trial after another; the bias index is the column.
 struct BiasActivation {
-  float* z;
-  const float* bias;
-  Index cols;
+  Strided<float> z;
+  Strided<const float> bias;
+  Index rows, cols;
   Activation act;
-  float* a;
-  CUSWEEP_HD void operator()(Index r) const {
-    float* zr = z + r * cols;
-    float* ar = a + r * cols;
-    for (Index c = 0; c < cols; ++c) {
-      const float v = zr[c] + bias[c];
-      zr[c] = v;
-      ar[c] = activate(v, act);
-    }
+  Strided<float> a;
+  CUSWEEP_HD void operator()(Index r, Index c) const {
+    const Index t = r / rows, i = (r - t * rows) * cols + c;
+    const float v = part(z, t)[i] + part(bias, t)[c];
+    part(z, t)[i] = v;
+    part(a, t)[i] = activate(v, act);
   }
 };
 
+// Grid rows are trials, columns their elements.
 struct ActivationBackward {
-  const float* da;
-  const float* z;
-  const float* a;
+  Strided<const float> da, z, a;
   Activation act;
-  float* dz;
-  CUSWEEP_HD void operator()(Index i) const {
-    dz[i] = da[i] * activation_derivative(z[i], a[i], act);
+  Strided<float> dz;
+  CUSWEEP_HD void operator()(Index t, Index i) const {
+    part(dz, t)[i] = part(da, t)[i] * activation_derivative(part(z, t)[i], part(a, t)[i], act);
   }
 };
 
@@ -124,63 +182,84 @@ CUSWEEP_HD inline float row_logsumexp(const float* z, int classes, int* argmax) 
   return m + logf(s);
 }
 
+// Grid rows are trials, columns their rows of logits (a per-row reduction over the classes).
 struct SoftmaxCrossEntropy {
-  const float* logits;  // [rows, classes]
-  const int32_t* labels;
+  Strided<const float> logits;  // [rows, classes] per trial
+  Strided<const int32_t> labels;
   int classes;
   float grad_scale;
-  float* grad;  // [rows, classes]
-  float* loss_rows;
-  CUSWEEP_HD void operator()(Index r) const {
-    const float* z = logits + r * classes;
+  Strided<float> grad;  // [rows, classes] per trial
+  Strided<float> loss_rows;
+  CUSWEEP_HD void operator()(Index t, Index row) const {
+    const float* z = part(logits, t) + row * classes;
     int argmax = 0;
     const float lse = row_logsumexp(z, classes, &argmax);
-    const int y = labels[r];
-    loss_rows[r] = lse - z[y];
-    float* g = grad + r * classes;
+    const int y = part(labels, t)[row];
+    part(loss_rows, t)[row] = lse - z[y];
+    float* g = part(grad, t) + row * classes;
     for (int c = 0; c < classes; ++c) {
       g[c] = (expf(z[c] - lse) - (c == y ? 1.f : 0.f)) * grad_scale;
     }
   }
 };
 
-// Runs as a single element: adds a small batch's row losses to an accumulator in slot memory,
-// so the training loop never waits for the host.
+// One trial per call: adds its batch's row losses to its accumulator in slot memory, so the
+// training loop never waits for the host. In row order, as a trial alone would.
 struct AccumulateSum {
-  const float* x;
+  Strided<const float> x;
   Index n;
   float* acc;
-  CUSWEEP_HD void operator()(Index) const {
+  CUSWEEP_HD void operator()(Index t) const {
+    const float* xt = part(x, t);
     float s = 0.f;
     for (Index i = 0; i < n; ++i)
-      s += x[i];
-    acc[0] += s;
+      s += xt[i];
+    acc[t] += s;
   }
 };
 
+// Grid rows are trials, columns their rows of logits.
 struct Predict {
-  const float* logits;
-  const int32_t* labels;
+  Strided<const float> logits;
+  Strided<const int32_t> labels;
   int classes;
-  int32_t* predictions;
-  float* loss_rows;
-  CUSWEEP_HD void operator()(Index r) const {
-    const float* z = logits + r * classes;
+  Strided<int32_t> predictions;
+  Strided<float> loss_rows;
+  CUSWEEP_HD void operator()(Index t, Index row) const {
+    const float* z = part(logits, t) + row * classes;
     int argmax = 0;
     const float lse = row_logsumexp(z, classes, &argmax);
-    predictions[r] = argmax;
-    loss_rows[r] = lse - z[labels[r]];
+    part(predictions, t)[row] = argmax;
+    part(loss_rows, t)[row] = lse - z[part(labels, t)[row]];
   }
 };
 
-// AdamW as torch.optim.AdamW: decoupled decay p -= lr*wd*p, then the Adam step.
+// Per-trial optimizer steps travel by value, inside the functor. A kernel's arguments are
+// copied when it is launched, so the host may fill in the next step's values at once: no device
+// buffer, no extra copy on the stream, no wait. (A pinned host buffer and cudaMemcpyAsync would
+// need a buffer per step in flight, since the host runs up to an epoch ahead of the stream, and
+// an event before reusing one.) 64 AdamW steps are 1.8 KB, inside the 4 KB of parameters a
+// kernel may take; 64 is also the largest fused_trials a config may ask for. Larger groups
+// (possible through Trainer directly) run as several launches.
+constexpr int kMaxTrialsPerLaunch = 64;
+
+template <class Step>
+struct StepTable {
+  Step step[kMaxTrialsPerLaunch];
+};
+
+// AdamW as torch.optim.AdamW: decoupled decay p -= lr*wd*p, then the Adam step. Grid rows are
+// trials, columns their parameters; all four arrays have the trials `stride` apart.
 struct AdamWUpdate {
   float* p;
   const float* g;
   float* m;
   float* v;
-  AdamWStep s;
-  CUSWEEP_HD void operator()(Index i) const {
+  Index stride;
+  StepTable<AdamWStep> steps;
+  CUSWEEP_HD void operator()(Index t, Index j) const {
+    const AdamWStep& s = steps.step[t];
+    const Index i = t * stride + j;
     const float gi = g[i];
     float pi = p[i] * (1.f - s.lr * s.weight_decay);
     const float mi = s.beta1 * m[i] + (1.f - s.beta1) * gi;
@@ -198,14 +277,21 @@ struct SgdUpdate {
   float* p;
   const float* g;
   float* velocity;
-  SgdStep s;
-  CUSWEEP_HD void operator()(Index i) const {
+  Index stride;
+  StepTable<SgdStep> steps;
+  CUSWEEP_HD void operator()(Index t, Index j) const {
+    const SgdStep& s = steps.step[t];
+    const Index i = t * stride + j;
     const float gi = g[i] + s.weight_decay * p[i];
     const float vi = s.momentum * velocity[i] + gi;
     velocity[i] = vi;
     p[i] -= s.lr * vi;
   }
 };
+
+// Thrust wraps the functor with the grid's column count and its iterator: leave room for those.
+static_assert(sizeof(AdamWUpdate) <= 4096 - 256 && sizeof(SgdUpdate) <= 4096 - 256,
+              "a per-trial step table must fit in a kernel's 4 KB of parameters");
 
 struct ToDouble {
   CUSWEEP_HD double operator()(float v) const { return static_cast<double>(v); }
@@ -219,47 +305,66 @@ struct ConfusionKey {
 };
 
 // Implements the step half of Slot for any Thrust execution policy. `Derived` provides
-// policy() (the one place its policy and stream are made) and the memory/GEMM half.
+// policy() (the one place its policy and stream are made), kGridOrder (how it walks a grid of
+// element steps) and the memory/GEMM half. It may overload for_2d for a step type, to compile
+// that step's loop differently (CpuSlot: once per instruction set).
 template <class Derived>
 class ThrustSteps : public Slot {
  public:
   void fill(float* x, int64_t n, float value) override { thrust::fill_n(policy(), x, n, value); }
 
-  void gather_batch(const float* x, const int32_t* labels, const int32_t* idx, int64_t rows,
-                    int64_t cols, float* out, int32_t* labels_out) override {
-    for_rows(rows, GatherRows{x, labels, idx, cols, out, labels_out});
+  void gather_batch_group(int orders, const float* x, const int32_t* labels,
+                          Strided<const int32_t> idx, int64_t rows, int64_t cols,
+                          Strided<float> out, Strided<int32_t> labels_out) override {
+    self().for_2d(orders * rows, cols, GatherRows{x, labels, idx, rows, cols, out, labels_out});
   }
 
-  void bias_activation(float* z, const float* bias, int64_t rows, int64_t cols, Activation act,
-                       float* a) override {
-    for_rows(rows, BiasActivation{z, bias, cols, act, a});
+  void bias_activation_group(int trials, Strided<float> z, Strided<const float> bias, int64_t rows,
+                             int64_t cols, Activation act, Strided<float> a) override {
+    self().for_2d(trials * rows, cols, BiasActivation{z, bias, rows, cols, act, a});
   }
 
-  void activation_backward(const float* da, const float* z, const float* a, int64_t n,
-                           Activation act, float* dz) override {
-    for_rows(n, ActivationBackward{da, z, a, act, dz});
+  void activation_backward_group(int trials, Strided<const float> da, Strided<const float> z,
+                                 Strided<const float> a, int64_t n, Activation act,
+                                 Strided<float> dz) override {
+    self().for_2d(trials, n, ActivationBackward{da, z, a, act, dz});
   }
 
-  void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t rows, int classes,
-                             float grad_scale, float* grad, float* loss_rows,
-                             float* loss_sum) override {
-    for_rows(rows, SoftmaxCrossEntropy{logits, labels, classes, grad_scale, grad, loss_rows});
-    for_rows(1, AccumulateSum{loss_rows, rows, loss_sum});
+  void softmax_cross_entropy_group(int trials, Strided<const float> logits,
+                                   Strided<const int32_t> labels, int64_t rows, int classes,
+                                   float grad_scale, Strided<float> grad, Strided<float> loss_rows,
+                                   float* loss_sum) override {
+    self().for_2d(trials, rows,
+                  SoftmaxCrossEntropy{logits, labels, classes, grad_scale, grad, loss_rows});
+    for_rows(trials, AccumulateSum{{loss_rows.data, loss_rows.stride}, rows, loss_sum});
   }
 
-  void predict(const float* logits, const int32_t* labels, int64_t rows, int classes,
-               int32_t* predictions, float* loss_rows) override {
-    for_rows(rows, Predict{logits, labels, classes, predictions, loss_rows});
+  void predict_group(int trials, Strided<const float> logits, Strided<const int32_t> labels,
+                     int64_t rows, int classes, Strided<int32_t> predictions,
+                     Strided<float> loss_rows) override {
+    self().for_2d(trials, rows, Predict{logits, labels, classes, predictions, loss_rows});
   }
 
-  void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n,
-                    const AdamWStep& step) override {
-    for_rows(n, AdamWUpdate{params, grads, m, v, step});
+  void adamw_update_group(int trials, int64_t stride, float* params, const float* grads, float* m,
+                          float* v, int64_t n, const AdamWStep* steps) override {
+    for_trial_chunks(trials, steps, [&](int first, int count, const StepTable<AdamWStep>& table) {
+      const int64_t at = first * stride;
+      self().for_2d(count, n, AdamWUpdate{params + at, grads + at, m + at, v + at, stride, table});
+    });
   }
 
-  void sgd_update(float* params, const float* grads, float* velocity, int64_t n,
-                  const SgdStep& step) override {
-    for_rows(n, SgdUpdate{params, grads, velocity, step});
+  void sgd_update_group(int trials, int64_t stride, float* params, const float* grads,
+                        float* velocity, int64_t n, const SgdStep* steps) override {
+    for_trial_chunks(trials, steps, [&](int first, int count, const StepTable<SgdStep>& table) {
+      const int64_t at = first * stride;
+      self().for_2d(count, n, SgdUpdate{params + at, grads + at, velocity + at, stride, table});
+    });
+  }
+
+  // The one place a grid of element steps meets the system's iteration order.
+  template <class F>
+  void for_2d(int64_t rows, int64_t cols, const F& f) {
+    for_each_2d<Derived::kGridOrder>(policy(), rows, cols, f);
   }
 
   double sum(const float* x, int64_t n) override {
@@ -295,7 +400,19 @@ class ThrustSteps : public Slot {
 
   template <class F>
   void for_rows(int64_t n, F f) {
-    thrust::for_each_n(policy(), thrust::counting_iterator<Index>(0), n, f);
+    if (n > 0) thrust::for_each_n(policy(), thrust::counting_iterator<Index>(0), n, f);
+  }
+
+  // Calls launch(first, count, table) for trials [first, first + count), at most
+  // kMaxTrialsPerLaunch at a time, with their steps copied into the table.
+  template <class Step, class Launch>
+  static void for_trial_chunks(int trials, const Step* steps, Launch launch) {
+    for (int first = 0; first < trials; first += kMaxTrialsPerLaunch) {
+      const int count = std::min(kMaxTrialsPerLaunch, trials - first);
+      StepTable<Step> table{};
+      std::copy(steps + first, steps + first + count, table.step);
+      launch(first, count, table);
+    }
   }
 };
 

@@ -29,24 +29,19 @@ namespace {
 #define CUSWEEP_CPU_CLONES
 #endif
 
-template <class F>
-inline void for_each_index(int64_t n, F f) {
-  thrust::for_each_n(thrust::cpp::par, thrust::counting_iterator<steps::Index>(0), n, f);
+constexpr steps::GridOrder kCpuGridOrder = steps::GridOrder::kRowLoops;
+
+CUSWEEP_CPU_CLONES void adamw_cpu(int64_t rows, int64_t cols, const steps::AdamWUpdate& f) {
+  steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
-CUSWEEP_CPU_CLONES void adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n,
-                                  const AdamWStep& s) {
-  for_each_index(n, steps::AdamWUpdate{p, g, m, v, s});
+CUSWEEP_CPU_CLONES void sgd_cpu(int64_t rows, int64_t cols, const steps::SgdUpdate& f) {
+  steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
-CUSWEEP_CPU_CLONES void sgd_cpu(float* p, const float* g, float* velocity, int64_t n,
-                                const SgdStep& s) {
-  for_each_index(n, steps::SgdUpdate{p, g, velocity, s});
-}
-
-CUSWEEP_CPU_CLONES void activation_backward_cpu(const float* da, const float* z, const float* a,
-                                                int64_t n, Activation act, float* dz) {
-  for_each_index(n, steps::ActivationBackward{da, z, a, act, dz});
+CUSWEEP_CPU_CLONES void activation_backward_cpu(int64_t rows, int64_t cols,
+                                                const steps::ActivationBackward& f) {
+  steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
 class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
@@ -81,17 +76,14 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
-  void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n,
-                    const AdamWStep& step) override {
-    adamw_cpu(params, grads, m, v, n, step);
-  }
-  void sgd_update(float* params, const float* grads, float* velocity, int64_t n,
-                  const SgdStep& step) override {
-    sgd_cpu(params, grads, velocity, n, step);
-  }
-  void activation_backward(const float* da, const float* z, const float* a, int64_t n,
-                           Activation act, float* dz) override {
-    activation_backward_cpu(da, z, a, n, act, dz);
+  static constexpr steps::GridOrder kGridOrder = kCpuGridOrder;
+  // The hot element steps go through the per-instruction-set clones above; the rest through
+  // ThrustSteps::for_2d.
+  using ThrustSteps::for_2d;
+  void for_2d(int64_t rows, int64_t cols, const steps::AdamWUpdate& f) { adamw_cpu(rows, cols, f); }
+  void for_2d(int64_t rows, int64_t cols, const steps::SgdUpdate& f) { sgd_cpu(rows, cols, f); }
+  void for_2d(int64_t rows, int64_t cols, const steps::ActivationBackward& f) {
+    activation_backward_cpu(rows, cols, f);
   }
 
   // The same call per trial: each fused trial's GEMM is bit-identical to its unfused one.

@@ -22,6 +22,14 @@ struct SgdStep {
   float lr, momentum, weight_decay;
 };
 
+// One array of a fused group of trials in slot memory: trial t's part starts at
+// data + t * stride; a stride of 0 shares one part between all trials.
+template <class T>
+struct Strided {
+  T* data = nullptr;
+  int64_t stride = 0;
+};
+
 class Slot {
  public:
   virtual ~Slot() = default;
@@ -49,28 +57,73 @@ class Slot {
                                     int64_t stride_c, int count) = 0;
 
   // ---- element-wise and reduction steps (Thrust functors, model_steps.cuh)
+  // The steps a training step runs once per trial take a fused group: `trials` trials of one
+  // shape, one launch for all of them, trial t's part of each array at data + t * stride.
+  // On the CPU every trial's results are bit-identical to the same step run on it alone.
   virtual void fill(float* x, int64_t n, float value) = 0;
-  // out[r, :] = x[idx[r], :] for r < rows; labels_out[r] = labels[idx[r]].
-  virtual void gather_batch(const float* x, const int32_t* labels, const int32_t* idx, int64_t rows,
-                            int64_t cols, float* out, int32_t* labels_out) = 0;
-  // z[r, c] += bias[c]; a[r, c] = act(z[r, c]).  z, a: [rows, cols]
-  virtual void bias_activation(float* z, const float* bias, int64_t rows, int64_t cols,
-                               Activation act, float* a) = 0;
-  // dz = da * act'(z)  (a = act(z) is passed for activations whose derivative uses it)
-  virtual void activation_backward(const float* da, const float* z, const float* a, int64_t n,
-                                   Activation act, float* dz) = 0;
-  // Per row of logits [rows, classes]: loss_rows[r] = cross-entropy; grad = (softmax - onehot)
-  // * grad_scale. Then loss_sum[0] += sum(loss_rows) (slot memory, no host round trip).
-  virtual void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t rows,
-                                     int classes, float grad_scale, float* grad, float* loss_rows,
-                                     float* loss_sum) = 0;
+  // out[r, :] = x[idx[r], :] for r < rows; labels_out[r] = labels[idx[r]], for each of `orders`
+  // shuffled orders (x and labels are shared).  out: [orders][rows, cols] at out.stride
+  virtual void gather_batch_group(int orders, const float* x, const int32_t* labels,
+                                  Strided<const int32_t> idx, int64_t rows, int64_t cols,
+                                  Strided<float> out, Strided<int32_t> labels_out) = 0;
+  // z[r, c] += bias[c]; a[r, c] = act(z[r, c]).  z, a: [rows, cols] per trial; a may be z.
+  virtual void bias_activation_group(int trials, Strided<float> z, Strided<const float> bias,
+                                     int64_t rows, int64_t cols, Activation act,
+                                     Strided<float> a) = 0;
+  // dz = da * act'(z) over n elements per trial (a = act(z) is passed for activations whose
+  // derivative uses it); dz may be da.
+  virtual void activation_backward_group(int trials, Strided<const float> da,
+                                         Strided<const float> z, Strided<const float> a, int64_t n,
+                                         Activation act, Strided<float> dz) = 0;
+  // Per row of each trial's logits [rows, classes]: loss_rows[r] = cross-entropy; grad =
+  // (softmax - onehot) * grad_scale. Then loss_sum[t] += sum(loss_rows) (slot memory, no host
+  // round trip). Trials that train on one shared batch pass labels with stride 0.
+  virtual void softmax_cross_entropy_group(int trials, Strided<const float> logits,
+                                           Strided<const int32_t> labels, int64_t rows, int classes,
+                                           float grad_scale, Strided<float> grad,
+                                           Strided<float> loss_rows, float* loss_sum) = 0;
   // Per row: predictions[r] = argmax, loss_rows[r] = cross-entropy.
-  virtual void predict(const float* logits, const int32_t* labels, int64_t rows, int classes,
-                       int32_t* predictions, float* loss_rows) = 0;
-  virtual void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n,
-                            const AdamWStep& step) = 0;
-  virtual void sgd_update(float* params, const float* grads, float* velocity, int64_t n,
-                          const SgdStep& step) = 0;
+  virtual void predict_group(int trials, Strided<const float> logits, Strided<const int32_t> labels,
+                             int64_t rows, int classes, Strided<int32_t> predictions,
+                             Strided<float> loss_rows) = 0;
+  // n parameters per trial; params, grads and the optimizer state share `stride`. steps[t] is
+  // trial t's step (host memory, read before the call returns).
+  virtual void adamw_update_group(int trials, int64_t stride, float* params, const float* grads,
+                                  float* m, float* v, int64_t n, const AdamWStep* steps) = 0;
+  virtual void sgd_update_group(int trials, int64_t stride, float* params, const float* grads,
+                                float* velocity, int64_t n, const SgdStep* steps) = 0;
+
+  // The same steps for one trial (a group of one).
+  void gather_batch(const float* x, const int32_t* labels, const int32_t* idx, int64_t rows,
+                    int64_t cols, float* out, int32_t* labels_out) {
+    gather_batch_group(1, x, labels, {idx, 0}, rows, cols, {out, 0}, {labels_out, 0});
+  }
+  void bias_activation(float* z, const float* bias, int64_t rows, int64_t cols, Activation act,
+                       float* a) {
+    bias_activation_group(1, {z, 0}, {bias, 0}, rows, cols, act, {a, 0});
+  }
+  void activation_backward(const float* da, const float* z, const float* a, int64_t n,
+                           Activation act, float* dz) {
+    activation_backward_group(1, {da, 0}, {z, 0}, {a, 0}, n, act, {dz, 0});
+  }
+  void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t rows, int classes,
+                             float grad_scale, float* grad, float* loss_rows, float* loss_sum) {
+    softmax_cross_entropy_group(1, {logits, 0}, {labels, 0}, rows, classes, grad_scale, {grad, 0},
+                                {loss_rows, 0}, loss_sum);
+  }
+  void predict(const float* logits, const int32_t* labels, int64_t rows, int classes,
+               int32_t* predictions, float* loss_rows) {
+    predict_group(1, {logits, 0}, {labels, 0}, rows, classes, {predictions, 0}, {loss_rows, 0});
+  }
+  void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n,
+                    const AdamWStep& step) {
+    adamw_update_group(1, 0, params, grads, m, v, n, &step);
+  }
+  void sgd_update(float* params, const float* grads, float* velocity, int64_t n,
+                  const SgdStep& step) {
+    sgd_update_group(1, 0, params, grads, velocity, n, &step);
+  }
+
   // Sum of x[0..n) returned to the host (synchronizes).
   virtual double sum(const float* x, int64_t n) = 0;
   // counts[t * classes + p] over the n (label, prediction) pairs, returned to the host.

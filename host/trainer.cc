@@ -1,7 +1,8 @@
 // The training loop of a group of trials: MLP or softmax regression, cross-entropy, AdamW or SGD
 // with HF's learning-rate schedules. GEMMs go through Slot::gemm_strided_batched (cuBLAS or
-// BLAS, one call per layer for the whole group), everything else through the Thrust steps; the
-// host only computes scalars (schedules, bias corrections).
+// BLAS, one call per layer for the whole group), everything else through the Thrust steps, also
+// one call per step for the whole group (Slot's *_group steps); the host only computes scalars
+// (schedules, bias corrections).
 #include "trainer.h"
 
 #include <algorithm>
@@ -263,11 +264,10 @@ void Trainer::forward(const float* input, int64_t input_stride, int64_t rows) {
     slot_.gemm_strided_batched(false, false, r, out, in, 1.f, x, in, x_stride, weight(l, 0), out,
                                param_count_, 0.f, z(l, 0), out, max_rows_ * out, n);
     const bool last = l + 1 == layers;
-    for (size_t t = 0; t < size(); ++t) {
-      float* activated = last ? z(l, t) : a(l, t);  // logits stay in z
-      slot_.bias_activation(z(l, t), bias(l, t), rows, out, last ? Activation::kIdentity : act,
-                            activated);
-    }
+    const Strided<float> zs{z(l, 0), max_rows_ * out};
+    const Strided<float> activated = last ? zs : Strided<float>{a(l, 0), zs.stride};  // logits
+    slot_.bias_activation_group(n, zs, {bias(l, 0), param_count_}, rows, out,
+                                last ? Activation::kIdentity : act, activated);
     x = a(l, 0);
     x_stride = max_rows_ * out;
   }
@@ -294,10 +294,10 @@ void Trainer::backward(const float* input, int64_t input_stride, int64_t rows) {
     // dx[rows, in] = dz[rows, out] * W^T[out, in], then through the activation of layer l-1
     slot_.gemm_strided_batched(false, true, r, in, out, 1.f, dz, out, delta_stride, weight(l, 0),
                                out, param_count_, 0.f, delta(1 - cur, 0), in, delta_stride, n);
-    for (size_t t = 0; t < size(); ++t) {
-      float* dx = delta(1 - cur, t);
-      slot_.activation_backward(dx, z(l - 1, t), a(l - 1, t), rows * in, act, dx);
-    }
+    const Strided<float> dx{delta(1 - cur, 0), delta_stride};
+    const int64_t za_stride = max_rows_ * in;
+    slot_.activation_backward_group(n, {dx.data, dx.stride}, {z(l - 1, 0), za_stride},
+                                    {a(l - 1, 0), za_stride}, rows * in, act, dx);
     cur = 1 - cur;
   }
 }
@@ -321,31 +321,42 @@ double Trainer::learning_rate_factor(const TrialParams& p, int64_t step) const {
 // Each trial keeps its own learning rate, schedule, decay and betas. Weight decay applies to
 // weights only: HF's Trainer leaves biases out of decay.
 void Trainer::optimizer_step() {
+  const int n = static_cast<int>(size());
   const int64_t n_bias = param_count_ - weight_count_;
+  const int64_t bi = weight_count_;  // where each trial's biases start
   Buffers& b = *buf_;
-  for (size_t t = 0; t < size(); ++t) {
-    const TrialParams& p = trials_[t];
-    const int64_t w = static_cast<int64_t>(t) * param_count_;  // trial t's weights
-    const int64_t bi = w + weight_count_;                      // and biases
-    const float lr = static_cast<float>(p.learning_rate * learning_rate_factor(p, step_));
-    if (p.optim == "sgd") {
-      SgdStep s{lr, static_cast<float>(p.momentum), static_cast<float>(p.weight_decay)};
-      slot_.sgd_update(b.params + w, b.grads + w, b.state1 + w, weight_count_, s);
-      s.weight_decay = 0.f;
-      slot_.sgd_update(b.params + bi, b.grads + bi, b.state1 + bi, n_bias, s);
-    } else {
-      const double step = static_cast<double>(step_ + 1);
-      AdamWStep s{lr,
-                  static_cast<float>(p.adam_beta1),
-                  static_cast<float>(p.adam_beta2),
-                  static_cast<float>(p.adam_epsilon),
-                  static_cast<float>(p.weight_decay),
-                  static_cast<float>(1.0 - std::pow(p.adam_beta1, step)),
-                  static_cast<float>(1.0 - std::pow(p.adam_beta2, step))};
-      slot_.adamw_update(b.params + w, b.grads + w, b.state1 + w, b.state2 + w, weight_count_, s);
-      s.weight_decay = 0.f;
-      slot_.adamw_update(b.params + bi, b.grads + bi, b.state1 + bi, b.state2 + bi, n_bias, s);
+  if (trials_.front().optim == "sgd") {
+    std::vector<SgdStep> weights(size()), biases(size());
+    for (size_t t = 0; t < size(); ++t) {
+      const TrialParams& p = trials_[t];
+      const float lr = static_cast<float>(p.learning_rate * learning_rate_factor(p, step_));
+      weights[t] = {lr, static_cast<float>(p.momentum), static_cast<float>(p.weight_decay)};
+      biases[t] = {lr, weights[t].momentum, 0.f};
     }
+    slot_.sgd_update_group(n, param_count_, b.params, b.grads, b.state1, weight_count_,
+                           weights.data());
+    slot_.sgd_update_group(n, param_count_, b.params + bi, b.grads + bi, b.state1 + bi, n_bias,
+                           biases.data());
+  } else {
+    std::vector<AdamWStep> weights(size()), biases(size());
+    const double step = static_cast<double>(step_ + 1);
+    for (size_t t = 0; t < size(); ++t) {
+      const TrialParams& p = trials_[t];
+      const float lr = static_cast<float>(p.learning_rate * learning_rate_factor(p, step_));
+      weights[t] = {lr,
+                    static_cast<float>(p.adam_beta1),
+                    static_cast<float>(p.adam_beta2),
+                    static_cast<float>(p.adam_epsilon),
+                    static_cast<float>(p.weight_decay),
+                    static_cast<float>(1.0 - std::pow(p.adam_beta1, step)),
+                    static_cast<float>(1.0 - std::pow(p.adam_beta2, step))};
+      biases[t] = weights[t];
+      biases[t].weight_decay = 0.f;
+    }
+    slot_.adamw_update_group(n, param_count_, b.params, b.grads, b.state1, b.state2, weight_count_,
+                             weights.data());
+    slot_.adamw_update_group(n, param_count_, b.params + bi, b.grads + bi, b.state1 + bi,
+                             b.state2 + bi, n_bias, biases.data());
   }
   ++step_;
 }
@@ -353,21 +364,18 @@ void Trainer::optimizer_step() {
 void Trainer::train_step(int64_t first_row, int64_t rows) {
   Buffers& b = *buf_;
   const int classes = data_.train.num_classes;
-  const size_t orders = shared_order_ ? 1 : size();
-  for (size_t o = 0; o < orders; ++o) {
-    slot_.gather_batch(data_.train.features, data_.train.labels,
-                       b.permutation + o * data_.train.rows + first_row, rows, dims_[0],
-                       b.batch + o * batch_ * dims_[0], b.batch_labels + o * batch_);
-  }
+  const int orders = shared_order_ ? 1 : static_cast<int>(size());
+  slot_.gather_batch_group(orders, data_.train.features, data_.train.labels,
+                           {b.permutation + first_row, data_.train.rows}, rows, dims_[0],
+                           {b.batch, batch_ * dims_[0]}, {b.batch_labels, batch_});
   const int64_t input_stride = shared_order_ ? 0 : batch_ * dims_[0];
   forward(b.batch, input_stride, rows);
   const size_t last = dims_.size() - 2;
-  for (size_t t = 0; t < size(); ++t) {
-    // Mean loss over the batch: the gradient of each row is scaled by 1/rows.
-    slot_.softmax_cross_entropy(z(last, t), b.batch_labels + (shared_order_ ? 0 : t * batch_), rows,
-                                classes, 1.f / static_cast<float>(rows), delta(0, t),
-                                b.loss_rows + t * b.loss_stride, b.loss_sum + t);
-  }
+  // Mean loss over the batch: the gradient of each row is scaled by 1/rows.
+  slot_.softmax_cross_entropy_group(
+      static_cast<int>(size()), {z(last, 0), max_rows_ * classes},
+      {b.batch_labels, shared_order_ ? 0 : batch_}, rows, classes, 1.f / static_cast<float>(rows),
+      {delta(0, 0), batch_ * max_width_}, {b.loss_rows, b.loss_stride}, b.loss_sum);
   backward(b.batch, input_stride, rows);
   optimizer_step();
 }
@@ -381,10 +389,9 @@ void Trainer::evaluate(std::vector<Evaluation>* out) {
   for (int64_t first = 0; first < ev.rows; first += chunk, ++steps) {
     const int64_t rows = std::min(chunk, ev.rows - first);
     forward(ev.features + first * ev.cols, 0, rows);  // every trial reads the same rows
-    for (size_t t = 0; t < size(); ++t) {
-      slot_.predict(z(last, t), ev.labels + first, rows, ev.num_classes,
-                    b.predictions + t * ev.rows + first, b.loss_rows + t * b.loss_stride + first);
-    }
+    slot_.predict_group(static_cast<int>(size()), {z(last, 0), max_rows_ * ev.num_classes},
+                        {ev.labels + first, 0}, rows, ev.num_classes,
+                        {b.predictions + first, ev.rows}, {b.loss_rows + first, b.loss_stride});
   }
   for (size_t t = 0; t < size(); ++t) {
     Evaluation& e = (*out)[t];

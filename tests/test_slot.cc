@@ -222,6 +222,144 @@ TEST_P(SlotTest, SumAndConfusionMatrixAreExact) {
   EXPECT_EQ(cm, (std::vector<int64_t>{1, 1, 0, 0, 2, 0, 1, 0, 2}));
 }
 
+// ---- Fused groups: each step over a group of trials must give every trial exactly what the
+// same step gives it alone (bit for bit: the same functor, only the indexing differs). Trial
+// parts are padded apart (stride > what a trial uses) so a step that writes past its part or
+// reads the wrong one shows up.
+constexpr int kGroup = 3;
+
+TEST_P(SlotTest, GatherBatchGroupMatchesEachOrderAlone) {
+  const int64_t rows = 3, cols = 5, train_rows = 7;
+  const std::vector<float> x = random_floats(train_rows * cols, 11);
+  const std::vector<int32_t> labels = {6, 5, 4, 3, 2, 1, 0};
+  const std::vector<int32_t> idx = {2, 0, 6, 9, 9, 9, 1, 4, 5, 9, 9, 9};  // 2 orders, stride 6
+  const float* xs = upload(x);
+  const int32_t *ls = upload(labels), *is = upload(idx);
+  const int64_t out_stride = rows * cols + 2;
+  float* together = upload(std::vector<float>(2 * out_stride, -1.f));
+  float* alone = upload(std::vector<float>(2 * out_stride, -1.f));
+  int32_t* lab_together = upload(std::vector<int32_t>(8, -1));
+  int32_t* lab_alone = upload(std::vector<int32_t>(8, -1));
+  slot_->gather_batch_group(2, xs, ls, {is, 6}, rows, cols, {together, out_stride},
+                            {lab_together, 4});
+  for (int o = 0; o < 2; ++o) {
+    slot_->gather_batch(xs, ls, is + 6 * o, rows, cols, alone + o * out_stride, lab_alone + 4 * o);
+  }
+  EXPECT_EQ(download(together, 2 * out_stride), download(alone, 2 * out_stride));
+  EXPECT_EQ(download(lab_together, 8), download(lab_alone, 8));
+  EXPECT_EQ(download(lab_together, 8), (std::vector<int32_t>{4, 6, 0, -1, 5, 2, 1, -1}));
+}
+
+TEST_P(SlotTest, BiasActivationAndBackwardGroupsMatchEachTrialAlone) {
+  const int64_t rows = 4, cols = 6, stride = rows * cols + 5, bias_stride = cols + 3;
+  const int64_t d_stride = rows * cols + 1;
+  const std::vector<float> z0 = random_floats(kGroup * stride, 21);
+  const std::vector<float> bias = random_floats(kGroup * bias_stride, 22);
+  const std::vector<float> da = random_floats(kGroup * d_stride, 23);
+  for (Activation act : {Activation::kRelu, Activation::kTanh, Activation::kGelu}) {
+    float *z_together = upload(z0), *z_alone = upload(z0);
+    float* a_together = upload(std::vector<float>(z0.size(), 7.f));
+    float* a_alone = upload(std::vector<float>(z0.size(), 7.f));
+    float *d_together = upload(da), *d_alone = upload(da);  // backward in place, as training
+    const float* b = upload(bias);
+    slot_->bias_activation_group(kGroup, {z_together, stride}, {b, bias_stride}, rows, cols, act,
+                                 {a_together, stride});
+    slot_->activation_backward_group(kGroup, {d_together, d_stride}, {z_together, stride},
+                                     {a_together, stride}, rows * cols, act,
+                                     {d_together, d_stride});
+    for (int t = 0; t < kGroup; ++t) {
+      float *z = z_alone + t * stride, *a = a_alone + t * stride, *d = d_alone + t * d_stride;
+      slot_->bias_activation(z, b + t * bias_stride, rows, cols, act, a);
+      slot_->activation_backward(d, z, a, rows * cols, act, d);
+    }
+    const std::string what = "act " + std::to_string(static_cast<int>(act));
+    EXPECT_EQ(download(z_together, z0.size()), download(z_alone, z0.size())) << what;
+    EXPECT_EQ(download(a_together, z0.size()), download(a_alone, z0.size())) << what;
+    EXPECT_EQ(download(d_together, da.size()), download(d_alone, da.size())) << what;
+  }
+}
+
+TEST_P(SlotTest, SoftmaxCrossEntropyAndPredictGroupsMatchEachTrialAlone) {
+  const int64_t rows = 5, classes = 4, stride = rows * classes + 3, loss_stride = rows + 2;
+  const std::vector<float> logits = random_floats(kGroup * stride, 31);
+  const std::vector<int32_t> labels = {0, 3, 1, 2, 2, 9, 1, 1, 0, 3, 3, 9, 2, 0, 1, 1, 3, 9};
+  const float* zs = upload(logits);
+  const int32_t* ls = upload(labels);
+  for (int64_t label_stride : {int64_t{0}, int64_t{6}}) {  // a shared batch, or one per trial
+    float* grad_together = upload(std::vector<float>(kGroup * stride, 5.f));
+    float* grad_alone = upload(std::vector<float>(kGroup * stride, 5.f));
+    float* loss_together = upload(std::vector<float>(kGroup * loss_stride, 5.f));
+    float* loss_alone = upload(std::vector<float>(kGroup * loss_stride, 5.f));
+    float* sum_together = upload(std::vector<float>{0.5f, 1.5f, 2.5f});
+    float* sum_alone = upload(std::vector<float>{0.5f, 1.5f, 2.5f});
+    slot_->softmax_cross_entropy_group(kGroup, {zs, stride}, {ls, label_stride}, rows, classes,
+                                       0.25f, {grad_together, stride}, {loss_together, loss_stride},
+                                       sum_together);
+    for (int t = 0; t < kGroup; ++t) {
+      slot_->softmax_cross_entropy(zs + t * stride, ls + t * label_stride, rows, classes, 0.25f,
+                                   grad_alone + t * stride, loss_alone + t * loss_stride,
+                                   sum_alone + t);
+    }
+    const std::string what = "label stride " + std::to_string(label_stride);
+    EXPECT_EQ(download(grad_together, kGroup * stride), download(grad_alone, kGroup * stride))
+        << what;
+    EXPECT_EQ(download(loss_together, kGroup * loss_stride),
+              download(loss_alone, kGroup * loss_stride))
+        << what;
+    EXPECT_EQ(download(sum_together, kGroup), download(sum_alone, kGroup)) << what;
+
+    int32_t* pred_together = upload(std::vector<int32_t>(kGroup * loss_stride, -1));
+    int32_t* pred_alone = upload(std::vector<int32_t>(kGroup * loss_stride, -1));
+    slot_->predict_group(kGroup, {zs, stride}, {ls, label_stride}, rows, classes,
+                         {pred_together, loss_stride}, {loss_together, loss_stride});
+    for (int t = 0; t < kGroup; ++t) {
+      slot_->predict(zs + t * stride, ls + t * label_stride, rows, classes,
+                     pred_alone + t * loss_stride, loss_alone + t * loss_stride);
+    }
+    EXPECT_EQ(download(pred_together, kGroup * loss_stride),
+              download(pred_alone, kGroup * loss_stride))
+        << what;
+    EXPECT_EQ(download(loss_together, kGroup * loss_stride),
+              download(loss_alone, kGroup * loss_stride))
+        << what;
+  }
+}
+
+// More trials than one launch takes (steps::kMaxTrialsPerLaunch = 64), each with its own
+// learning rate, decay and bias corrections.
+TEST_P(SlotTest, OptimizerGroupsMatchEachTrialAloneWithPerTrialSteps) {
+  const int trials = 70;
+  const int64_t n = 37, stride = n + 3;
+  const size_t size = static_cast<size_t>(trials * stride);
+  const std::vector<float> p0 = random_floats(size, 41), g = random_floats(size, 42);
+  const std::vector<float> m0 = random_floats(size, 43);
+  std::vector<float> v0 = random_floats(size, 44);
+  for (float& x : v0)
+    x = std::fabs(x);
+  std::vector<AdamWStep> adamw(trials);
+  std::vector<SgdStep> sgd(trials);
+  for (int t = 0; t < trials; ++t) {
+    const float lr = 1e-3f * static_cast<float>(t + 1);
+    adamw[t] = {lr, 0.9f, 0.99f - 1e-4f * t, 1e-8f, 0.01f * t, 0.1f + 0.01f * t, 0.02f + 1e-3f * t};
+    sgd[t] = {lr, 0.5f + 0.005f * t, 1e-3f * t};
+  }
+  const float* gs = upload(g);
+  float *p_together = upload(p0), *m_together = upload(m0), *v_together = upload(v0);
+  float *p_alone = upload(p0), *m_alone = upload(m0), *v_alone = upload(v0);
+  slot_->adamw_update_group(trials, stride, p_together, gs, m_together, v_together, n,
+                            adamw.data());
+  slot_->sgd_update_group(trials, stride, p_together, gs, m_together, n, sgd.data());
+  for (int t = 0; t < trials; ++t) {
+    const int64_t at = t * stride;
+    slot_->adamw_update(p_alone + at, gs + at, m_alone + at, v_alone + at, n, adamw[t]);
+    slot_->sgd_update(p_alone + at, gs + at, m_alone + at, n, sgd[t]);
+  }
+  EXPECT_EQ(download(p_together, size), download(p_alone, size));
+  EXPECT_EQ(download(m_together, size), download(m_alone, size));
+  EXPECT_EQ(download(v_together, size), download(v_alone, size));
+  EXPECT_NE(download(p_together, size), p0);  // the steps did something
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SlotTest, ::testing::Values("cpu", "cuda"),
                          [](const auto& info) { return info.param; });
 
