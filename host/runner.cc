@@ -91,7 +91,8 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
   fresh.fingerprint = study_fingerprint(config);
   bool created = false;
   StudyInfo info = study.store->create_or_load_study(fresh, &created);
-  if (!created && study.store->load_trials().empty()) {
+  if (!created) study.recorded = study.store->load_trials();
+  if (!created && study.recorded.empty()) {
     // A study without a trial (its run failed before one started) has nothing to lose.
     study.store.reset();
     remove_sqlite_study(path);
@@ -101,7 +102,6 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
   study.tag = info.tag;
   if (created) return study;
 
-  study.recorded = study.store->load_trials();
   if (options.existing_study == ExistingStudy::kRefuse) {
     throw UserError(fmt::format("{}: holds the study of an earlier sweep '{}' ({} trials "
                                 "recorded)",

@@ -169,7 +169,10 @@ class SqliteStudyStore final : public StudyStore {
 
   bool load_study(StudyInfo* info) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return read_study(info);
+    Transaction tx(*this, Transaction::kRead);
+    const bool found = read_study(info);
+    tx.commit();
+    return found;
   }
 
   void update_config(const json& config) override {
@@ -238,7 +241,7 @@ class SqliteStudyStore final : public StudyStore {
 
   std::vector<TrialRecord> load_trials() override {
     std::lock_guard<std::mutex> lock(mutex_);
-    Transaction tx(*this);  // one consistent snapshot of both tables
+    Transaction tx(*this, Transaction::kRead);  // one snapshot of both tables
     std::vector<TrialRecord> trials;
     Statement select(db_, path_,
                      "SELECT number, name, status, searched, params, location, objective, "
@@ -265,11 +268,14 @@ class SqliteStudyStore final : public StudyStore {
  private:
   enum StatementId { kTrialStatus, kDropEvaluations, kClaim, kAddEvaluation, kFinish, kTransition };
 
-  // BEGIN IMMEDIATE ... COMMIT; rolled back when left without commit().
+  // BEGIN ... COMMIT; rolled back when left without commit(). A write transaction takes the
+  // write lock at once (IMMEDIATE), so it waits (busy_timeout) at BEGIN rather than failing
+  // half way; readers do not block the writer (WAL).
   class Transaction {
    public:
-    explicit Transaction(SqliteStudyStore& store) : store_(store) {
-      store_.exec("BEGIN IMMEDIATE");
+    enum Kind { kRead, kWrite };
+    explicit Transaction(SqliteStudyStore& store, Kind kind = kWrite) : store_(store) {
+      store_.exec(kind == kWrite ? "BEGIN IMMEDIATE" : "BEGIN");
     }
     ~Transaction() {
       if (!done_) sqlite3_exec(store_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
