@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -86,8 +87,10 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
   fresh.name = config.name;
   fresh.tag = sweep_tag(config);
   fresh.config = config.source;
-  fresh.config_path = config.path;
-  fresh.base_dir = config.base_dir;
+  // Absolute, so that `cusweep show` reads the study from any folder.
+  std::error_code ec;
+  fresh.config_path = std::filesystem::absolute(config.path, ec).string();
+  fresh.base_dir = std::filesystem::absolute(config.base_dir, ec).string();
   fresh.fingerprint = study_fingerprint(config);
   bool created = false;
   StudyInfo info = study.store->create_or_load_study(fresh, &created);
