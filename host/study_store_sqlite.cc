@@ -3,7 +3,6 @@
 // shown survives a crash. JSON is stored as text; one connection, serialized by a mutex.
 #include <sqlite3.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <mutex>
 
