@@ -49,8 +49,6 @@ json confusion_json(const ConfusionMatrix& m) {
   return {{"num_classes", m.num_classes}, {"counts", m.counts}};
 }
 
-class SqliteStudyStore;
-
 // A prepared statement; bind() by 1-based position, step() once or per row.
 class Statement {
  public:
