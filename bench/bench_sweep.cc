@@ -1,4 +1,5 @@
-// cusweep_bench: throughput, overhead, scaling and the BLAS ceiling, measured on this machine.
+// cusweep_bench: throughput, overhead, scaling, the BLAS ceiling and the cost of the study,
+// measured on this machine.
 // Each mode prints one table and, with --json, writes its figures; scripts/bench.sh runs them
 // all beside the PyTorch baseline (bench/torch_baseline.py) and prints the comparison.
 #include <cblas.h>
@@ -6,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -177,6 +179,58 @@ int overhead(int n_trials, const std::string& json_path) {
                          {"wall_s", f.wall_s},
                          {"trial_compute_s", f.trial_compute_s},
                          {"outside_training_ms_per_trial", per_trial_ms}});
+  return 0;
+}
+
+// What recording costs per trial: benchmark-function trials (microseconds of compute each), run
+// with no output, with the result files only, and with the study (study.db: one durable
+// transaction per state transition and per evaluation) plus the result files.
+int durability(int n_trials, int epochs, int concurrency, const std::string& dir,
+               const std::string& json_path) {
+  json space = json::object();
+  for (const char* x : {"x1", "x2", "x3"})
+    space[x] = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
+  const json cfg = {{"name", "durability"},
+                    {"benchmark_function", {{"function", "quadratic"}, {"epochs", epochs}}},
+                    {"search_space", space},
+                    {"n_trials", n_trials},
+                    {"max_concurrent_trials", concurrency}};
+  const SweepConfig config = parse_sweep_config(cfg, "durability", ".");
+  struct Mode {
+    const char* name;
+    bool out, study;
+  };
+  const Mode modes[] = {{"none", false, false}, {"files", true, false}, {"study", true, true}};
+  std::printf("%-8s %8s %7s %6s %10s %12s %14s\n", "storage", "trials", "epochs", "conc", "wall s",
+              "ms/trial", "+ms/trial");
+  json rows = json::array();
+  double base_ms = 0;
+  for (const Mode& m : modes) {
+    RunOptions options;
+    if (m.out) {
+      options.out_dir = (std::filesystem::path(dir) / m.name).string();
+      std::filesystem::remove_all(options.out_dir);
+    }
+    options.record_study = m.study;
+    const SweepResult r = run_sweep(config, options);
+    const double ms = r.wall_s / n_trials * 1e3;
+    if (!m.out) base_ms = ms;
+    std::printf("%-8s %8d %7d %6d %10.3f %12.3f %14.3f\n", m.name, n_trials, epochs, concurrency,
+                r.wall_s, ms, ms - base_ms);
+    rows.push_back({{"storage", m.name},
+                    {"wall_s", r.wall_s},
+                    {"ms_per_trial", ms},
+                    {"extra_ms_per_trial", ms - base_ms}});
+  }
+  // Per trial the study commits a claim, one evaluation per epoch and the final state.
+  std::printf("study transactions per trial: %d\n", epochs + 2);
+  write_json(json_path, {{"mode", "durability"},
+                         {"trials", n_trials},
+                         {"epochs", epochs},
+                         {"concurrency", concurrency},
+                         {"dir", dir},
+                         {"transactions_per_trial", epochs + 2},
+                         {"results", rows}});
   return 0;
 }
 
@@ -478,7 +532,16 @@ int dispatch(int argc, char** argv) {
   fm->add_option("--asha-train-samples", asha_train_samples,
                  "training images for the ASHA/FIFO comparison (0 = all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-  for (CLI::App* sub : {tp, oh, sg, sa, fm}) {
+  int epochs = 5, concurrency = 2;
+  std::string durability_dir =
+      (std::filesystem::temp_directory_path() / "cusweep_bench_durability").string();
+  CLI::App* du = app.add_subcommand("durability", "cost per trial of the study (study.db)");
+  du->add_option("--trials", n_trials)->capture_default_str()->check(CLI::Range(1, 1000000));
+  du->add_option("--epochs", epochs)->capture_default_str()->check(CLI::Range(1, 1000));
+  du->add_option("--concurrency", concurrency)->capture_default_str()->check(CLI::Range(1, 4096));
+  du->add_option("--dir", durability_dir, "output folders go here (the disk measured)")
+      ->capture_default_str();
+  for (CLI::App* sub : {tp, oh, sg, sa, fm, du}) {
     sub->add_option("--json", json_path, "write figures here");
   }
   try {
@@ -492,6 +555,7 @@ int dispatch(int argc, char** argv) {
   if (*oh) return overhead(n_trials, json_path);
   if (*sa) return samplers(seeds, json_path);
   if (*fm) return fashion(seeds, asha_train_samples, schedulers, json_path);
+  if (*du) return durability(n_trials, epochs, concurrency, durability_dir, json_path);
   return sgemm(threads, seconds, json_path);
 }
 

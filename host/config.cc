@@ -513,6 +513,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
 
   SweepConfig c;
   c.path = path;
+  c.base_dir = base_dir;
+  c.source = j;
   c.name = j.contains("name") ? json_string(j["name"], "name") : stem_of(path);
   check_sweep_name(c.name, j.contains("name"));
   if (j.contains("description")) json_string(j["description"], "description");

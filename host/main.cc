@@ -1,4 +1,5 @@
-// The cusweep command line: `run` a sweep, evaluate an `objective`, list `devices`.
+// The cusweep command line: `run` (or resume) a sweep, `show` a recorded study, evaluate an
+// `objective`, list `devices`.
 // Exit status: 0 success, 1 the sweep failed (every trial errored, device failure), 2 bad input.
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -22,6 +23,8 @@
 #include "cusweep/log.h"
 #include "cusweep/objective.h"
 #include "cusweep/runner.h"
+#include "results.h"
+#include "study_store.h"
 #include "trial_table.h"
 
 namespace cusweep {
@@ -36,6 +39,14 @@ struct RunArgs {
   std::string backend;
   size_t max_rows = 20;
   bool quiet = false;
+  bool resume = false;
+  bool overwrite = false;
+};
+
+struct ShowArgs {
+  std::string dir;
+  size_t max_rows = 20;
+  bool write_results = false;
 };
 
 // SIGINT/SIGTERM: the first asks the sweep to stop (no new trial; running ones stop after
@@ -153,6 +164,9 @@ int run_command(const RunArgs& args) {
   LogSink previous_sink;
   RunOptions options;
   options.out_dir = out_dir;
+  options.existing_study = args.resume      ? ExistingStudy::kResume
+                           : args.overwrite ? ExistingStudy::kOverwrite
+                                            : ExistingStudy::kRefuse;
   options.stop = &g_stop_signal;
   install_stop_handlers();
   options.backend = args.backend;
@@ -185,10 +199,42 @@ int run_command(const RunArgs& args) {
   } restore{&previous_sink};
   const SweepResult result = run_sweep(config, options);
   std::printf("\n%s", final_report(result, config).c_str());
-  std::printf("Results: %s/{trials.jsonl,results.csv,best.json} (%.1f s on %s)\n", out_dir.c_str(),
-              result.wall_s, result.backend.c_str());
-  if (result.interrupted) return 128 + g_stop_signal.load();  // 130 for SIGINT, 143 for SIGTERM
+  std::printf("Results: %s/{trials.jsonl,results.csv,best.json,study.db} (%.1f s on %s)\n",
+              out_dir.c_str(), result.wall_s, result.backend.c_str());
+  if (result.resumed_trials > 0) {
+    std::printf("Resumed: %zu finished trials were kept from earlier runs\n",
+                result.resumed_trials);
+  }
+  if (result.interrupted) {
+    std::printf("To continue: cusweep run %s --out %s --resume\n", args.config.c_str(),
+                out_dir.c_str());
+    return 128 + g_stop_signal.load();  // 130 for SIGINT, 143 for SIGTERM
+  }
   return result.any_completed() ? 0 : kExitSweepFailed;
+}
+
+// Prints the study recorded in a folder (no config file needed) and, when asked, writes its
+// result files again.
+int show_command(const ShowArgs& args) {
+  const StudySnapshot study = read_study(args.dir);
+  const SweepResult& result = study.result;
+  const std::vector<ObjectiveValue> probe =
+      evaluate_objective(study.config.objective, study.config.metric_template());
+  const TrialTable table(study.config, result.directions,
+                         objective_summary(probe, study.config.objective_scope));
+  const std::string backend = result.backend.empty() ? "not recorded" : result.backend;
+  const ProgressView view{result.trials, study.config.max_concurrent_trials, 0, result.wall_s,
+                          backend};
+  std::printf("Study: %s\n%s\n%s", study_path(args.dir).c_str(),
+              table.render(view, args.max_rows).c_str(),
+              final_report(result, study.config).c_str());
+  if (args.write_results) {
+    ResultsWriter writer(args.dir, study.config);
+    writer.finish(result);
+    std::printf("Results: %s/{trials.jsonl,results.csv,best.json} written from the study\n",
+                args.dir.c_str());
+  }
+  return 0;
 }
 
 int devices_command() {
@@ -235,6 +281,23 @@ int dispatch(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   run_cmd->add_flag("--quiet", run.quiet, "no trial table");
+  CLI::Option* resume = run_cmd->add_flag(
+      "--resume", run.resume,
+      "continue the study in the output folder: finished trials are kept, the others run again");
+  run_cmd
+      ->add_flag("--overwrite", run.overwrite,
+                 "delete the study in the output folder and start a fresh one")
+      ->excludes(resume);
+
+  ShowArgs show;
+  CLI::App* show_cmd = app.add_subcommand(
+      "show", "print the study recorded in a sweep's output folder: trials, best trial, objective");
+  show_cmd->add_option("dir", show.dir, "the sweep's output folder (holds study.db)")->required();
+  show_cmd->add_option("--max-rows", show.max_rows, "trial rows shown in the table")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  show_cmd->add_flag("--write-results", show.write_results,
+                     "write trials.jsonl, results.csv and best.json again from the study");
 
   std::string objective_file, objective_spec, direction;
   bool json_output = false;
@@ -264,6 +327,7 @@ int dispatch(int argc, char** argv) {
                                  direction, json_output, std::cin, std::cout, std::cerr);
   }
   if (app.got_subcommand("devices")) return devices_command();
+  if (*show_cmd) return show_command(show);
   return run_command(run);
 }
 
@@ -276,6 +340,9 @@ int main(int argc, char** argv) {
   } catch (const cusweep::UserError& e) {
     cusweep::print_user_error(e);
     return cusweep::kExitBadInput;
+  } catch (const cusweep::StoreError& e) {
+    std::fprintf(stderr, "error: the study could not be recorded: %s\n", e.what());
+    return cusweep::kExitSweepFailed;
   } catch (const cusweep::DeviceError& e) {
     std::fprintf(stderr, "error: device failure: %s\n", e.what());
     return cusweep::kExitSweepFailed;

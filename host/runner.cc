@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -19,6 +20,7 @@
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "results.h"
+#include "study_store.h"
 #include "trainer.h"
 
 namespace cusweep {
@@ -31,7 +33,8 @@ using Clock = std::chrono::steady_clock;
 // without a GPU measurement yet (none was available); scripts/gpu-check.sh reports the rates.
 constexpr int kAutoFusedTrialsCuda = 8;
 
-// FNV-1a: a stable 20-bit tag for trial names, from the sweep's name, seed and config.
+// FNV-1a: a stable 20-bit tag for trial names, from the sweep's name, seed and config. A study
+// records it, so a resumed sweep (whose n_trials may have grown) keeps its trial names.
 std::string sweep_tag(const SweepConfig& c) {
   uint64_t h = 1469598103934665603ull;
   const std::string key = c.name + "/" + std::to_string(c.seed) + "/" + c.model.dump() +
@@ -66,42 +69,120 @@ std::vector<double> values_of(const std::vector<ObjectiveValue>& v) {
   return out;
 }
 
+// The study a sweep records into out_dir, with what an earlier run recorded.
+struct OpenedStudy {
+  std::unique_ptr<StudyStore> store;
+  std::string tag;                    // of the trial names
+  std::vector<TrialRecord> recorded;  // by an earlier run, in index order
+};
+
+// Opens or creates out_dir's study as `options.existing_study` says. Refusals happen here,
+// before any data is loaded or trial runs.
+OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
+  const std::string path = study_path(options.out_dir);
+  if (options.existing_study == ExistingStudy::kOverwrite) remove_sqlite_study(path);
+  OpenedStudy study;
+  study.store = open_sqlite_study(path);
+  StudyInfo fresh;
+  fresh.name = config.name;
+  fresh.tag = sweep_tag(config);
+  fresh.config = config.source;
+  // Absolute, so that `cusweep show` reads the study from any folder.
+  std::error_code ec;
+  fresh.config_path = std::filesystem::absolute(config.path, ec).string();
+  fresh.base_dir = std::filesystem::absolute(config.base_dir, ec).string();
+  fresh.fingerprint = study_fingerprint(config);
+  bool created = false;
+  StudyInfo info = study.store->create_or_load_study(fresh, &created);
+  if (!created) study.recorded = study.store->load_trials();
+  if (!created && study.recorded.empty()) {
+    // A study without a trial (its run failed before one started) has nothing to lose.
+    study.store.reset();
+    remove_sqlite_study(path);
+    study.store = open_sqlite_study(path);
+    info = study.store->create_or_load_study(fresh, &created);
+  }
+  study.tag = info.tag;
+  if (created) return study;
+
+  if (options.existing_study == ExistingStudy::kRefuse) {
+    throw UserError(fmt::format("{}: holds the study of an earlier sweep '{}' ({} trials "
+                                "recorded)",
+                                path, info.name, study.recorded.size()),
+                    "--resume continues it; --overwrite starts again and deletes its records; "
+                    "or choose another --out");
+  }
+  const std::vector<std::string> changes = fingerprint_changes(info.fingerprint, fresh.fingerprint);
+  if (!changes.empty()) {
+    std::string list;
+    for (const std::string& c : changes)
+      list += "\n  " + c;
+    throw UserError(fmt::format("{}: cannot resume: the config changes what the recorded trials "
+                                "mean:{}",
+                                path, list),
+                    "restore those settings to resume, --overwrite to start a fresh study in "
+                    "this folder, or choose another --out");
+  }
+  if (!study.recorded.empty() &&
+      study.recorded.back().index >= static_cast<uint64_t>(config.n_trials)) {
+    throw UserError(fmt::format("{}: n_trials is {}, but the study records trial {}", config.path,
+                                config.n_trials, study.recorded.back().name),
+                    fmt::format("set n_trials to at least {} (it may grow on resume, not shrink)",
+                                study.recorded.back().index + 1));
+  }
+  restore_explanations(config, study.recorded);
+  study.store->update_config(config.source);
+  return study;
+}
+
 class SweepRun {
  public:
+  // `recorded`: the trials an earlier run of the study recorded. Finished ones are kept as they
+  // are (never run again); the others run again with the values they had.
   SweepRun(const SweepConfig& config, const RunOptions& options, Backend& backend,
-           const DataView& data, ResultsWriter* writer, std::vector<Direction> directions)
+           const DataView& data, ResultsWriter* writer, StudyStore* store, const std::string& tag,
+           std::vector<TrialRecord> recorded, std::vector<Direction> directions)
       : config_(config),
         options_(options),
         backend_(backend),
         backend_description_(backend.description()),
         data_(data),
         writer_(writer),
+        store_(store),
         directions_(std::move(directions)) {
-    const std::string tag = sweep_tag(config);
     sampler_ = make_sampler(config.sampler, config.search_space, config.seed);
     trials_.resize(static_cast<size_t>(config.n_trials));
     for (size_t i = 0; i < trials_.size(); ++i) {
       TrialRecord& t = trials_[i];
       t.index = i;
-      t.name = fmt::format("{}_{}_{:05d}", config.name, tag, i);
+      t.name = trial_name(config.name, tag, i);
     }
     params_.resize(trials_.size());
-    // History-free samplers decide every configuration now; the others when each trial's turn
-    // comes (suggest_in_order).
-    if (!sampler_->uses_history()) {
-      for (size_t i = 0; i < trials_.size(); ++i)
-        assign(i, sampler_->suggest(i, {}, {}));
-    }
+    kept_.assign(trials_.size(), false);
+    fixed_.assign(trials_.size(), false);
     scheduler_ = make_scheduler(config.scheduler,
                                 directions_[static_cast<size_t>(config.scheduler.prune_on)],
                                 config.max_epochs());
+    for (TrialRecord& r : recorded)
+      restore(std::move(r));
+    // History-free samplers decide every configuration now; the others when each trial's turn
+    // comes (suggest_in_order).
+    if (!sampler_->uses_history()) {
+      for (size_t i = 0; i < trials_.size(); ++i) {
+        if (!fixed_[i]) assign(i, sampler_->suggest(i, {}, {}));
+      }
+    }
+    skip_fixed_suggestions();
   }
+
+  size_t kept() const { return static_cast<size_t>(std::count(kept_.begin(), kept_.end(), true)); }
 
   std::vector<TrialRecord> run(double* wall_s) {
     const auto t0 = Clock::now();
-    const int slots = std::min(config_.max_concurrent_trials, config_.n_trials);
+    const int to_run = config_.n_trials - static_cast<int>(kept());
+    const int slots = std::max(1, std::min(config_.max_concurrent_trials, to_run));
     slots_ = slots;
-    form_groups(slots);
+    form_groups(slots, std::max(1, to_run));
     std::vector<std::thread> workers;
     for (int s = 0; s < slots; ++s) {
       try {
@@ -124,6 +205,7 @@ class SweepRun {
     }
     wake_.notify_all();
     if (reporter.joinable()) reporter.join();
+    if (!store_error_.empty()) throw StoreError(store_error_);
     if (slots_started_ == 0) {
       throw DeviceError("no slot could start, so no trial ran: " + slot_error_);
     }
@@ -135,14 +217,15 @@ class SweepRun {
   // Groups trials of the same shapes (Trainer::fusion_key) in index order, up to the fusion
   // size, but never so large that a slot would be left idle. A group is taken by a slot when
   // its first trial's turn comes; the grouping depends on the configs alone, never on timing.
-  void form_groups(int slots) {
+  void form_groups(int slots, int to_run) {
     int fuse = config_.fused_trials > 0 ? config_.fused_trials
                                         : (backend_.name() == "cuda" ? kAutoFusedTrialsCuda : 1);
     if (config_.benchmark.active()) fuse = 1;  // nothing to fuse: no model trains
     if (sampler_->uses_history()) fuse = 1;    // shapes are not known before suggestions
-    fuse = std::max(1, std::min(fuse, config_.n_trials / slots));
+    fuse = std::max(1, std::min(fuse, to_run / slots));
     std::map<std::string, size_t> open;  // fusion key -> index of its open group
     for (size_t i = 0; i < trials_.size(); ++i) {
+      if (kept_[i]) continue;
       if (fuse == 1) {
         groups_.push_back({i});
         continue;
@@ -173,14 +256,63 @@ class SweepRun {
       if (stopping()) return;
       const uint64_t g = next_.fetch_add(1);
       if (g >= groups_.size()) return;
-      if (sampler_->uses_history() && !suggest_in_order(groups_[g].front(), slots_)) return;
-      run_group(*slot, groups_[g]);
+      const size_t first = groups_[g].front();
+      if (sampler_->uses_history() && !fixed_[first] && !suggest_in_order(first, slots_)) return;
+      try {
+        run_group(*slot, groups_[g]);
+      } catch (const StoreError& e) {
+        // Nothing more can be recorded: the sweep stops, and run() reports why.
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (store_error_.empty()) store_error_ = e.what();
+        store_failed_ = true;
+        return;
+      }
     }
   }
 
+  // A recorded trial: kept when it finished, else run again with the values it had.
+  void restore(TrialRecord r) {
+    const size_t i = r.index;
+    fixed_[i] = true;
+    if (!is_final(r.status)) {
+      assign(i, r.searched);
+      return;
+    }
+    params_[i] = make_trial_params(config_.model, config_.training, r.searched);
+    trials_[i] = std::move(r);
+    kept_[i] = true;
+    replay_evaluations(trials_[i]);
+    if (writer_ != nullptr) writer_->trial_finished(trials_[i]);
+  }
+
+  // The scheduler sees a kept trial's evaluations as it did when the trial ran (the answers
+  // are already known), so the rungs of a resumed sweep hold every recorded result. The
+  // evaluation that failed an ERROR trial (not finite) never reached the scheduler.
+  void replay_evaluations(const TrialRecord& t) {
+    const size_t on = static_cast<size_t>(config_.scheduler.prune_on);
+    const int epochs = params_[t.index].num_train_epochs;
+    for (size_t k = 0; k < t.history.size(); ++k) {
+      const int epoch = static_cast<int>(k) + 1;
+      const json& entry = t.history[k];
+      const json& objective = entry["objective"];
+      const json& value = objective.is_array() ? objective[on] : objective;
+      const bool finite = value.is_number() && entry["train_loss"].is_number() &&
+                          entry["metrics"]["eval_loss"].is_number();
+      if (!finite || epoch >= epochs) continue;
+      scheduler_->should_continue(t.index, epoch, value.get<double>());
+    }
+  }
+
+  // Moves next_suggestion_ past trials whose values are already recorded.
+  void skip_fixed_suggestions() {
+    while (next_suggestion_ < fixed_.size() && fixed_[next_suggestion_])
+      ++next_suggestion_;
+  }
+
   // Trial i is suggested after trials 0..i-1 were, from the trials 0..i-slots (all finished by
-  // then; the wait keeps results independent of timing) and the points of i-slots+1..i-1 (still
-  // running, or about to). False when the sweep is stopping.
+  // then; the wait keeps results independent of timing), the trials kept from an earlier run of
+  // the study, and the points of the others below i (still running, or about to). False when
+  // the sweep is stopping.
   bool suggest_in_order(size_t i, int slots) {
     std::unique_lock<std::mutex> lock(mutex_);
     const size_t known = i >= static_cast<size_t>(slots) ? i - slots + 1 : 0;  // trials < known
@@ -201,8 +333,13 @@ class SweepRun {
       suggested_cv_.wait_for(lock, std::chrono::milliseconds(100));
     if (stopping()) return false;
     std::vector<Observation> history;
-    for (size_t k = 0; k < known; ++k) {
+    std::vector<json> running;
+    for (size_t k = 0; k < i; ++k) {
       const TrialRecord& t = trials_[k];
+      if (k >= known && !kept_[k]) {
+        running.push_back(t.searched);
+        continue;
+      }
       Observation o;
       o.params = t.searched;
       o.failed = t.status != TrialStatus::kTerminated || t.objective.size() != directions_.size();
@@ -211,11 +348,9 @@ class SweepRun {
       }
       history.push_back(std::move(o));
     }
-    std::vector<json> running;
-    for (size_t k = known; k < i; ++k)
-      running.push_back(trials_[k].searched);
     assign(i, sampler_->suggest(i, history, running));
     ++next_suggestion_;
+    skip_fixed_suggestions();
     suggested_cv_.notify_all();
     return true;
   }
@@ -238,9 +373,22 @@ class SweepRun {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (size_t i : group) {
-        trials_[i].status = TrialStatus::kRunning;
-        trials_[i].location = location;
         results.push_back(trials_[i]);
+        results.back().status = TrialStatus::kRunning;
+        results.back().location = location;
+      }
+    }
+    // Recorded before the table shows it.
+    for (const TrialRecord& r : results) {
+      if (store_ != nullptr && !store_->claim_trial(r)) {
+        throw StoreError(fmt::format("trial {} is recorded as finished already", r.name));
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const TrialRecord& r : results) {
+        trials_[r.index].status = r.status;
+        trials_[r.index].location = location;
       }
       ++busy_;
     }
@@ -253,12 +401,16 @@ class SweepRun {
         std::vector<TrialRecord> one = {results[k]};
         try {
           train(slot, {group[k]}, one);
+        } catch (const StoreError&) {
+          throw;
         } catch (const std::exception& inner) {
           one[0].status = TrialStatus::kError;
           one[0].error = inner.what();
         }
         results[k] = one[0];
       }
+    } catch (const StoreError&) {
+      throw;  // not the trial's fault: the sweep stops (worker)
     } catch (const std::exception& e) {
       for (TrialRecord& r : results) {
         if (r.status != TrialStatus::kRunning) continue;
@@ -267,9 +419,12 @@ class SweepRun {
       }
     }
     const double runtime = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::lock_guard<std::mutex> lock(mutex_);
     for (TrialRecord& r : results) {
       r.runtime_s = runtime;
+      if (store_ != nullptr) store_->finish_trial(r);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (TrialRecord& r : results) {
       if (r.status == TrialStatus::kError) {
         log_warning(fmt::format("trial {} failed: {}", r.name, r.error));
       }
@@ -346,6 +501,7 @@ class SweepRun {
                   {"objective", n_objectives == 1 ? json(values[0]) : json(values)},
                   {"train_loss", e.train_loss},
                   {"train_runtime", e.train_runtime}};
+    if (store_ != nullptr) store_->record_evaluation(t.index, epoch, entry);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       TrialRecord& live = trials_[t.index];
@@ -362,6 +518,7 @@ class SweepRun {
     if (!bad.empty()) {
       t.status = TrialStatus::kError;
       t.error = bad;
+      if (store_ != nullptr) store_->finish_trial(t);
       std::lock_guard<std::mutex> lock(mutex_);
       trials_[t.index].status = t.status;  // the table shows it now, not when the group ends
       trials_[t.index].error = bad;
@@ -372,6 +529,7 @@ class SweepRun {
     if (epoch < params_[t.index].num_train_epochs &&
         !scheduler_->should_continue(t.index, epoch, values[on])) {
       t.status = TrialStatus::kPruned;
+      if (store_ != nullptr) store_->finish_trial(t);
       std::lock_guard<std::mutex> lock(mutex_);
       trials_[t.index].status = t.status;  // its slot frees now (unless fused with others)
     }
@@ -406,7 +564,9 @@ class SweepRun {
     trials_[t.index].objective = t.objective;
   }
 
-  bool stopping() const { return options_.stop != nullptr && options_.stop->load() != 0; }
+  bool stopping() const {
+    return store_failed_.load() || (options_.stop != nullptr && options_.stop->load() != 0);
+  }
 
   void report(int slots, Clock::time_point t0) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -443,11 +603,14 @@ class SweepRun {
   const std::string backend_description_;
   DataView data_;
   ResultsWriter* writer_;
+  StudyStore* store_;  // null when no study is recorded
 
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<TrialRecord> trials_;
   std::vector<TrialParams> params_;  // per trial
+  std::vector<bool> kept_;           // finished in an earlier run of the study: not run again
+  std::vector<bool> fixed_;          // values recorded by an earlier run: not suggested again
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Sampler> sampler_;
   std::vector<Direction> directions_;
@@ -458,6 +621,8 @@ class SweepRun {
   std::atomic<uint64_t> next_{0};
   std::atomic<int> slots_started_{0};
   std::string slot_error_;
+  std::string store_error_;  // the first storage failure; the sweep stops
+  std::atomic<bool> store_failed_{false};
   int busy_ = 0;
   bool done_ = false;
 };
@@ -504,7 +669,12 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
     }
   }
 
-  if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
+  OpenedStudy study;
+  study.tag = sweep_tag(config);
+  if (!options.out_dir.empty()) {
+    ResultsWriter::check_folder(options.out_dir);
+    if (options.record_study) study = open_study(config, options);
+  }
   DataSplit loaded;
   const DataSplit* data = options.data;
   std::unique_ptr<Backend> backend;
@@ -532,7 +702,14 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   std::unique_ptr<ResultsWriter> writer;
   if (!options.out_dir.empty()) writer = std::make_unique<ResultsWriter>(options.out_dir, config);
 
-  SweepRun run(config, options, *backend, view, writer.get(), result.directions);
+  SweepRun run(config, options, *backend, view, writer.get(), study.store.get(), study.tag,
+               std::move(study.recorded), result.directions);
+  result.resumed_trials = run.kept();
+  if (result.resumed_trials > 0) {
+    log_info(fmt::format("{}: resuming: {} finished trials kept, {} to run",
+                         study_path(options.out_dir), result.resumed_trials,
+                         config.n_trials - static_cast<int>(result.resumed_trials)));
+  }
   result.trials = run.run(&result.wall_s);
   result.best =
       select_best(result.trials, result.directions, config.scheduler.best_includes_pruned);
@@ -541,6 +718,10 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
       std::any_of(result.trials.begin(), result.trials.end(), [](const TrialRecord& t) {
         return t.status == TrialStatus::kPending || t.status == TrialStatus::kInterrupted;
       });
+  if (study.store) {
+    study.store->record_summary(
+        {{"backend", result.backend}, {"wall_s", result.wall_s}, {"warnings", result.warnings}});
+  }
   if (writer) writer->finish(result);
   return result;
 }

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
-  libfmt-dev zlib1g-dev libopenblas-dev libthrust-dev dataset-fashion-mnist)
+  libfmt-dev zlib1g-dev libsqlite3-dev libopenblas-dev libthrust-dev dataset-fashion-mnist)
 case "${1:-}" in
   --test) packages+=(libgtest-dev libgmock-dev python3-sklearn clang-format) ;;
   --bench) packages+=(python3-torch libblis-dev libeigen3-dev) ;;

@@ -118,6 +118,7 @@ TEST(CliTest, SweepWhereEveryTrialFailsExitsOne) {
     "training": {"optim": "sgd", "learning_rate": 1e30, "num_train_epochs": 1},
     "n_trials": 2})");
   const std::string out = ::testing::TempDir() + "/cli_diverge_out";
+  fs::remove_all(out);  // a study left by an earlier run would be refused
   const Result r = run("run " + cfg + " --backend cpu --quiet --out " + out);
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("ERROR"));
@@ -148,8 +149,9 @@ TEST(CliTest, TrialThatCannotFitInMemoryFailsWithTheFigure) {
     "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist",
              "max_train_samples": 100, "max_eval_samples": 10},
     "model": {"hidden_sizes": [65536, 65536]}, "n_trials": 1})");
-  const Result r =
-      run("run " + cfg + " --backend cpu --quiet --out " + ::testing::TempDir() + "/cli_huge_out");
+  const std::string out = ::testing::TempDir() + "/cli_huge_out";
+  fs::remove_all(out);
+  const Result r = run("run " + cfg + " --backend cpu --quiet --out " + out);
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("GiB for its model"));
 }
@@ -201,6 +203,60 @@ TEST(CliTest, RunWritesTheThreeResultFiles) {
   for (const char* f : {"trials.jsonl", "results.csv", "best.json"}) {
     EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
   }
+}
+
+std::string quadratic_config(const std::string& name, int n_trials) {
+  return write_temp(name, R"({"name": "quad", "benchmark_function": {"function": "quadratic",
+    "epochs": 3}, "search_space": {"x1": {"type": "uniform", "low": 0, "high": 1}},
+    "n_trials": )" + std::to_string(n_trials) +
+                              "}");
+}
+
+TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
+  const std::string out = ::testing::TempDir() + "/cli_study_out";
+  fs::remove_all(out);
+  const std::string six = quadratic_config("cli_study6.json", 6);
+  ASSERT_EQ(run("run " + six + " --quiet --out " + out).status, 0);
+  const Result again = run("run " + six + " --quiet --out " + out);
+  EXPECT_EQ(again.status, 2);
+  EXPECT_THAT(again.output, HasSubstr("study.db: holds the study of an earlier sweep"));
+  EXPECT_THAT(again.output, HasSubstr("hint: --resume continues it; --overwrite"));
+  EXPECT_EQ(run("run " + six + " --resume --overwrite --out " + out).status, 2);
+
+  const Result more = run("run " + quadratic_config("cli_study8.json", 8) +
+                          " --quiet --resume "
+                          "--out " +
+                          out);
+  EXPECT_EQ(more.status, 0) << more.output;
+  EXPECT_THAT(more.output, HasSubstr("Resumed: 6 finished trials were kept"));
+
+  const Result show = run("show " + out);
+  EXPECT_EQ(show.status, 0) << show.output;
+  EXPECT_THAT(show.output, HasSubstr("Number of trials: 8 (8 TERMINATED)"));
+  EXPECT_THAT(show.output, HasSubstr("Best trial:"));
+  EXPECT_THAT(show.output, HasSubstr("rule: default rule"));
+  const auto best_before = nlohmann::json::parse(std::ifstream(out + "/best.json"));
+  for (const char* f : {"trials.jsonl", "results.csv", "best.json"})
+    fs::remove(fs::path(out) / f);
+  ASSERT_EQ(run("show " + out + " --write-results").status, 0);
+  const auto best_after = nlohmann::json::parse(std::ifstream(out + "/best.json"));
+  EXPECT_EQ(best_after["best_trial"], best_before["best_trial"]);
+  EXPECT_TRUE(fs::exists(out + "/results.csv"));
+
+  const Result none = run("show " + ::testing::TempDir());
+  EXPECT_EQ(none.status, 2);
+  EXPECT_THAT(none.output, HasSubstr("no study here"));
+}
+
+TEST(CliTest, ACorruptStudyExitsTwoNamingTheFile) {
+  const std::string out = ::testing::TempDir() + "/cli_corrupt_out";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  std::ofstream(out + "/study.db") << "not a database at all, just some text in the way";
+  const Result r = run("run " + quadratic_config("cli_corrupt.json", 2) + " --resume --out " + out);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(out + "/study.db: not a cusweep study"));
+  EXPECT_EQ(run("show " + out).status, 2);
 }
 
 }  // namespace

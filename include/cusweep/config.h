@@ -58,7 +58,9 @@ enum class ObjectiveScope { kLast, kBest };
 
 struct SweepConfig {
   std::string name = "sweep";
-  std::string path;  // the config file, for messages
+  std::string path;                                  // the config file, for messages
+  std::string base_dir;                              // relative data paths start here
+  nlohmann::json source = nlohmann::json::object();  // the JSON it was parsed from
   DataConfig data;
   // When active, trials evaluate this test function instead of training (no data, model or
   // training); the search space names its variables x1, x2, ...

@@ -52,7 +52,8 @@ struct SweepResult {
   std::vector<size_t> best;  // one index (single objective) or the Pareto front; empty if none
   std::vector<std::string> warnings;
   double wall_s = 0;
-  bool interrupted = false;  // stopped by RunOptions::stop before every trial ran
+  bool interrupted = false;   // stopped by RunOptions::stop before every trial ran
+  size_t resumed_trials = 0;  // finished trials kept from the study's earlier runs
   // True when some trial completed its training or was stopped early by the scheduler: the
   // sweep ran (exit 0), even if no trial is eligible as the best.
   bool any_completed() const;
@@ -67,8 +68,19 @@ struct ProgressView {
   const std::string& backend;  // description of the backend in use
 };
 
+// What run_sweep does when the output folder already holds a study (study.db).
+enum class ExistingStudy {
+  kRefuse,     // UserError with a hint, so that nothing recorded is lost by accident
+  kResume,     // continue it: finished trials are kept, the others run (again)
+  kOverwrite,  // delete its records and start a fresh study
+};
+
 struct RunOptions {
-  std::string out_dir;              // "" = write nothing
+  std::string out_dir;  // "" = write nothing
+  // out_dir/study.db records the study (config, trials, transitions, evaluations) so that a
+  // stopped sweep can be resumed. false only to measure what the study costs.
+  bool record_study = true;
+  ExistingStudy existing_study = ExistingStudy::kRefuse;
   std::string backend;              // overrides the config's backend when not empty
   const DataSplit* data = nullptr;  // preloaded data (tests); else loaded from the config
   std::function<void(const ProgressView&, bool final)> on_progress;  // may be empty

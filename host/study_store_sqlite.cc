@@ -1,0 +1,432 @@
+// The study in one SQLite file (study.db in the output folder). WAL journal with
+// synchronous=FULL: a transaction is on disk when its COMMIT returns, so whatever the table has
+// shown survives a crash. JSON is stored as text; one connection, serialized by a mutex.
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "study_store.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+
+// PRAGMA application_id of a cusweep study ("cswp"), and the schema version (user_version).
+constexpr int32_t kApplicationId = 0x63737770;
+constexpr int kSchemaVersion = 1;
+constexpr int kBusyTimeoutMs = 10000;
+
+constexpr const char* kSchema = R"(
+CREATE TABLE study (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  name TEXT NOT NULL, tag TEXT NOT NULL, config TEXT NOT NULL, config_path TEXT NOT NULL,
+  base_dir TEXT NOT NULL, fingerprint TEXT NOT NULL, summary TEXT,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+CREATE TABLE trials (
+  number INTEGER PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,
+  searched TEXT NOT NULL, params TEXT NOT NULL, location TEXT NOT NULL,
+  objective TEXT, ranked_evaluation INTEGER, confusion TEXT, error TEXT,
+  runtime_s REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE evaluations (
+  trial INTEGER NOT NULL REFERENCES trials (number), epoch INTEGER NOT NULL,
+  entry TEXT NOT NULL, PRIMARY KEY (trial, epoch));
+CREATE TABLE transitions (
+  id INTEGER PRIMARY KEY, trial INTEGER NOT NULL, attempt INTEGER NOT NULL,
+  status TEXT NOT NULL, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+)";
+
+// Text that never throws: invalid UTF-8 in an error message is replaced, not fatal.
+std::string to_text(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json confusion_json(const ConfusionMatrix& m) {
+  if (m.num_classes == 0) return nullptr;
+  return {{"num_classes", m.num_classes}, {"counts", m.counts}};
+}
+
+// A prepared statement; bind() by 1-based position, step() once or per row.
+class Statement {
+ public:
+  Statement(sqlite3* db, const std::string& path, const char* sql) : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw StoreError(fmt::format("{}: cannot prepare '{}': {}", path, sql, sqlite3_errmsg(db)));
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, int64_t v) { return checked(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, double v) { return checked(sqlite3_bind_double(stmt_, i, v)); }
+  Statement& bind(int i, const std::string& v) {
+    return checked(
+        sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& bind_null(int i) { return checked(sqlite3_bind_null(stmt_, i)); }
+
+  // True while there is a row; false when done. Resets itself when done.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    sqlite3_reset(stmt_);
+    if (rc != SQLITE_DONE) {
+      const std::string message = sqlite3_errmsg(db_);
+      sqlite3_clear_bindings(stmt_);
+      throw StoreError(fmt::format("{}: {} failed: {}", path_, sqlite3_sql(stmt_), message));
+    }
+    sqlite3_clear_bindings(stmt_);
+    return false;
+  }
+  // Runs a statement that returns no rows.
+  void run() {
+    while (step()) {
+    }
+  }
+  // Ends a query read only in part.
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
+  }
+  json json_at(int col) const { return is_null(col) ? json() : json::parse(text(col)); }
+
+ private:
+  Statement& checked(int rc) {
+    if (rc != SQLITE_OK) {
+      throw StoreError(fmt::format("{}: bind failed: {}", path_, sqlite3_errmsg(db_)));
+    }
+    return *this;
+  }
+
+  sqlite3* db_;
+  const std::string& path_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteStudyStore final : public StudyStore {
+ public:
+  explicit SqliteStudyStore(const std::string& path) : path_(path) {
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close(db_);
+      throw UserError(fmt::format("{}: cannot open the study: {}", path, message));
+    }
+    try {
+      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+      check_or_create_schema();
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=FULL");
+      exec("PRAGMA foreign_keys=ON");
+      prepare();
+    } catch (...) {
+      statements_.clear();
+      sqlite3_close(db_);
+      throw;
+    }
+  }
+
+  ~SqliteStudyStore() override {
+    statements_.clear();
+    sqlite3_close(db_);
+  }
+
+  StudyInfo create_or_load_study(const StudyInfo& fresh, bool* created) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);
+    *created = !read_study(nullptr);
+    if (*created) {
+      Statement insert(db_, path_,
+                       "INSERT INTO study (id, name, tag, config, config_path, base_dir, "
+                       "fingerprint, summary) VALUES (1, ?, ?, ?, ?, ?, ?, ?)");
+      insert.bind(1, fresh.name).bind(2, fresh.tag).bind(3, to_text(fresh.config));
+      insert.bind(4, fresh.config_path).bind(5, fresh.base_dir);
+      insert.bind(6, to_text(fresh.fingerprint)).bind(7, to_text(fresh.summary));
+      insert.run();
+    }
+    StudyInfo info;
+    read_study(&info);
+    tx.commit();
+    return info;
+  }
+
+  bool load_study(StudyInfo* info) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, Transaction::kRead);
+    const bool found = read_study(info);
+    tx.commit();
+    return found;
+  }
+
+  void update_config(const json& config) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Statement update(db_, path_, "UPDATE study SET config = ? WHERE id = 1");
+    update.bind(1, to_text(config)).run();
+  }
+
+  void record_summary(const json& summary) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Statement update(db_, path_, "UPDATE study SET summary = ? WHERE id = 1");
+    update.bind(1, to_text(summary)).run();
+  }
+
+  bool claim_trial(const TrialRecord& t) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);
+    std::string recorded;
+    if (recorded_status(t.index, &recorded) && is_final(parse_trial_status(recorded, path_))) {
+      return false;
+    }
+    statement(kDropEvaluations).bind(1, static_cast<int64_t>(t.index)).run();
+    Statement& claim = statement(kClaim);
+    claim.bind(1, static_cast<int64_t>(t.index)).bind(2, t.name).bind(3, to_text(t.searched));
+    claim.bind(4, to_text(t.params)).bind(5, t.location);
+    claim.run();
+    add_transition(t.index, "RUNNING");
+    tx.commit();
+    return true;
+  }
+
+  void record_evaluation(uint64_t trial, int epoch, const json& entry) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Statement& insert = statement(kAddEvaluation);
+    insert.bind(1, static_cast<int64_t>(trial)).bind(2, static_cast<int64_t>(epoch));
+    insert.bind(3, to_text(entry)).run();
+  }
+
+  void finish_trial(const TrialRecord& t) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);
+    std::string recorded;
+    if (!recorded_status(t.index, &recorded)) {
+      throw StoreError(fmt::format("{}: trial {} finished but was never claimed", path_, t.name));
+    }
+    const bool changed = recorded != trial_status_name(t.status);
+    Statement& update = statement(kFinish);
+    update.bind(1, std::string(trial_status_name(t.status)));
+    if (t.objective.empty()) {
+      update.bind_null(2);
+    } else {
+      update.bind(2, to_text(t.objective));
+    }
+    update.bind(3, static_cast<int64_t>(t.ranked_evaluation));
+    update.bind(4, to_text(confusion_json(t.confusion)));
+    if (t.error.empty()) {
+      update.bind_null(5);
+    } else {
+      update.bind(5, t.error);
+    }
+    update.bind(6, t.runtime_s).bind(7, t.location).bind(8, static_cast<int64_t>(t.index));
+    update.run();
+    if (changed) add_transition(t.index, trial_status_name(t.status));
+    tx.commit();
+  }
+
+  std::vector<TrialRecord> load_trials() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this, Transaction::kRead);  // one snapshot of both tables
+    std::vector<TrialRecord> trials;
+    Statement select(db_, path_,
+                     "SELECT number, name, status, searched, params, location, objective, "
+                     "ranked_evaluation, confusion, error, runtime_s FROM trials ORDER BY number");
+    while (select.step())
+      trials.push_back(trial_from_row(select));
+    Statement evaluations(db_, path_,
+                          "SELECT trial, epoch, entry FROM evaluations ORDER BY trial, epoch");
+    size_t k = 0;
+    while (evaluations.step()) {
+      const uint64_t trial = static_cast<uint64_t>(evaluations.integer(0));
+      while (k < trials.size() && trials[k].index < trial)
+        ++k;
+      if (k == trials.size() || trials[k].index != trial) continue;
+      TrialRecord& t = trials[k];
+      t.history.push_back(evaluations.json_at(2));
+      t.epochs_done = static_cast<int>(evaluations.integer(1));
+      t.metrics = t.history.back().value("metrics", json::object());
+    }
+    tx.commit();
+    return trials;
+  }
+
+ private:
+  enum StatementId { kTrialStatus, kDropEvaluations, kClaim, kAddEvaluation, kFinish, kTransition };
+
+  // BEGIN ... COMMIT; rolled back when left without commit(). A write transaction takes the
+  // write lock at once (IMMEDIATE), so it waits (busy_timeout) at BEGIN rather than failing
+  // half way; readers do not block the writer (WAL).
+  class Transaction {
+   public:
+    enum Kind { kRead, kWrite };
+    explicit Transaction(SqliteStudyStore& store, Kind kind = kWrite) : store_(store) {
+      store_.exec(kind == kWrite ? "BEGIN IMMEDIATE" : "BEGIN");
+    }
+    ~Transaction() {
+      if (!done_) sqlite3_exec(store_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    void commit() {
+      store_.exec("COMMIT");
+      done_ = true;
+    }
+
+   private:
+    SqliteStudyStore& store_;
+    bool done_ = false;
+  };
+
+  void exec(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+      const std::string text = message ? message : sqlite3_errmsg(db_);
+      sqlite3_free(message);
+      throw StoreError(fmt::format("{}: {} failed: {}", path_, sql, text));
+    }
+  }
+
+  int64_t pragma(const char* sql) {
+    Statement s(db_, path_, sql);
+    const int64_t v = s.step() ? s.integer(0) : 0;
+    s.reset();
+    return v;
+  }
+
+  // A new file gets the schema; anything else must carry cusweep's application id.
+  void check_or_create_schema() {
+    const std::string hint = "choose another --out, or --overwrite to replace it with a new study";
+    int64_t id = 0;
+    try {
+      id = pragma("PRAGMA application_id");
+    } catch (const StoreError& e) {
+      throw UserError(fmt::format("{}: not a cusweep study ({})", path_, sqlite3_errmsg(db_)),
+                      hint);
+    }
+    if (id == 0 && pragma("SELECT count(*) FROM sqlite_master") == 0) {
+      Transaction tx(*this);
+      exec(kSchema);
+      exec(fmt::format("PRAGMA application_id={}", kApplicationId).c_str());
+      exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str());
+      tx.commit();
+      return;
+    }
+    if (id != kApplicationId) {
+      throw UserError(fmt::format("{}: not a cusweep study (an SQLite database with "
+                                  "application_id {}, not {})",
+                                  path_, id, kApplicationId),
+                      hint);
+    }
+    const int64_t version = pragma("PRAGMA user_version");
+    if (version != kSchemaVersion) {
+      throw UserError(fmt::format("{}: study format {}; this cusweep reads format {}", path_,
+                                  version, kSchemaVersion),
+                      "use the cusweep version that recorded it");
+    }
+  }
+
+  void prepare() {
+    const char* sql[] = {
+        "SELECT status FROM trials WHERE number = ?",
+        "DELETE FROM evaluations WHERE trial = ?",
+        "INSERT INTO trials (number, name, status, searched, params, location) "
+        "VALUES (?1, ?2, 'RUNNING', ?3, ?4, ?5) ON CONFLICT (number) DO UPDATE SET "
+        "name = ?2, status = 'RUNNING', searched = ?3, params = ?4, location = ?5, objective = "
+        "NULL, "
+        "ranked_evaluation = NULL, confusion = NULL, error = NULL, runtime_s = 0, "
+        "attempts = attempts + 1",
+        "INSERT OR REPLACE INTO evaluations (trial, epoch, entry) VALUES (?, ?, ?)",
+        "UPDATE trials SET status = ?, objective = ?, ranked_evaluation = ?, confusion = ?, "
+        "error = ?, runtime_s = ?, location = ? WHERE number = ?",
+        "INSERT INTO transitions (trial, attempt, status) "
+        "SELECT number, attempts, ? FROM trials WHERE number = ?"};
+    for (const char* s : sql)
+      statements_.push_back(std::make_unique<Statement>(db_, path_, s));
+  }
+
+  Statement& statement(StatementId id) { return *statements_[id]; }
+
+  // The trial's recorded status; false when the trial is not recorded.
+  bool recorded_status(uint64_t trial, std::string* status) {
+    Statement& select = statement(kTrialStatus);
+    select.bind(1, static_cast<int64_t>(trial));
+    if (!select.step()) return false;
+    *status = select.text(0);
+    select.reset();
+    return true;
+  }
+
+  void add_transition(uint64_t trial, const std::string& status) {
+    statement(kTransition).bind(1, status).bind(2, static_cast<int64_t>(trial)).run();
+  }
+
+  // Fills `info` (when not null) from the study row; false when there is none.
+  bool read_study(StudyInfo* info) {
+    Statement select(db_, path_,
+                     "SELECT name, tag, config, config_path, base_dir, fingerprint, summary "
+                     "FROM study WHERE id = 1");
+    if (!select.step()) return false;
+    if (info != nullptr) {
+      info->name = select.text(0);
+      info->tag = select.text(1);
+      info->config = select.json_at(2);
+      info->config_path = select.text(3);
+      info->base_dir = select.text(4);
+      info->fingerprint = select.json_at(5);
+      info->summary = select.json_at(6);
+    }
+    select.reset();
+    return true;
+  }
+
+  TrialRecord trial_from_row(const Statement& row) const {
+    TrialRecord t;
+    t.index = static_cast<uint64_t>(row.integer(0));
+    t.name = row.text(1);
+    t.status = parse_trial_status(row.text(2), path_);
+    t.searched = row.json_at(3);
+    t.params = row.json_at(4);
+    t.location = row.text(5);
+    if (!row.is_null(6)) t.objective = row.json_at(6).get<std::vector<double>>();
+    t.ranked_evaluation = row.is_null(7) ? -1 : static_cast<int>(row.integer(7));
+    const json confusion = row.json_at(8);
+    if (confusion.is_object()) {
+      t.confusion.num_classes = confusion["num_classes"].get<int>();
+      t.confusion.counts = confusion["counts"].get<std::vector<int64_t>>();
+    }
+    t.error = row.text(9);
+    t.runtime_s = row.real(10);
+    return t;
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Statement>> statements_;  // by StatementId
+};
+
+}  // namespace
+
+std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path) {
+  return std::make_unique<SqliteStudyStore>(path);
+}
+
+void remove_sqlite_study(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::error_code ec;
+    std::filesystem::remove(path + suffix, ec);
+    if (ec) throw UserError(fmt::format("{}{}: cannot remove: {}", path, suffix, ec.message()));
+  }
+}
+
+}  // namespace cusweep

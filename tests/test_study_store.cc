@@ -1,0 +1,369 @@
+// The study (study.db): round trips through SQLite, resuming a sweep (kept trials, numbering,
+// samplers and schedulers that learn from recorded trials), refusals, and kill -9 at random
+// moments followed by resumes.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cusweep/config.h"
+#include "cusweep/error.h"
+#include "cusweep/runner.h"
+#include "results.h"
+#include "study_store.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+std::string temp_dir(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("cusweep_study_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+json uniform(double low, double high) {
+  return {{"type", "uniform"}, {"low", low}, {"high", high}};
+}
+
+// A sweep of the quadratic benchmark function: microseconds per evaluation, a learning curve
+// over `epochs` for the schedulers.
+json quadratic_config(int n_trials, int concurrent, int epochs = 5) {
+  return {{"name", "quad"},
+          {"benchmark_function", {{"function", "quadratic"}, {"epochs", epochs}}},
+          {"search_space", {{"x1", uniform(0, 1)}, {"x2", uniform(0, 1)}}},
+          {"n_trials", n_trials},
+          {"max_concurrent_trials", concurrent},
+          {"seed", 11}};
+}
+
+SweepResult run(const json& j, const std::string& out,
+                ExistingStudy existing = ExistingStudy::kRefuse) {
+  RunOptions options;
+  options.out_dir = out;
+  options.existing_study = existing;
+  return run_sweep(parse_sweep_config(j, "quad.json", "."), options);
+}
+
+// Everything recorded of a trial, as the result files write it, less the objective's
+// explanation (derived from the metrics: a study does not store it, restore_explanations does).
+std::string recorded(const TrialRecord& t) {
+  json j = trial_json(t);
+  j.erase("objective_explanation");
+  return j.dump();
+}
+
+std::vector<TrialRecord> load(const std::string& out) {
+  return open_sqlite_study(study_path(out))->load_trials();
+}
+
+std::string user_error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return std::string(e.what()) + "\nhint: " + e.hint();
+  }
+  return "no UserError";
+}
+
+TEST(StudyStoreTest, RoundTripsATrialWithItsHistory) {
+  const std::string dir = temp_dir("round_trip");
+  TrialRecord t;
+  t.index = 3;
+  t.name = "s_abcde_00003";
+  t.searched = {{"learning_rate", 0.001234567890123}};
+  t.params = {{"learning_rate", 0.001234567890123}, {"hidden_sizes", {64, 32}}};
+  t.location = "cpu:1";
+  t.status = TrialStatus::kRunning;
+  {
+    const auto store = open_sqlite_study(study_path(dir));
+    StudyInfo info;
+    info.name = "s";
+    info.tag = "abcde";
+    info.config = {{"n_trials", 4}};
+    info.fingerprint = {{"seed", 1}};
+    bool created = false;
+    EXPECT_EQ(store->create_or_load_study(info, &created).tag, "abcde");
+    EXPECT_TRUE(created);
+    ASSERT_TRUE(store->claim_trial(t));
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+      json entry = {{"metrics", {{"eval_loss", 1.0 / (3 * epoch)}, {"epoch", epoch}}},
+                    {"objective", 1.0 / (3 * epoch)},
+                    {"train_loss", 0.1 * epoch}};
+      store->record_evaluation(t.index, epoch, entry);
+      t.history.push_back(entry);
+    }
+    t.status = TrialStatus::kTerminated;
+    t.objective = {1.0 / 6};
+    t.ranked_evaluation = 1;
+    t.confusion.num_classes = 2;
+    t.confusion.counts = {5, 1, 2, 7};
+    t.runtime_s = 0.123456789;
+    t.metrics = t.history.back()["metrics"];
+    t.epochs_done = 2;
+    store->finish_trial(t);
+    EXPECT_FALSE(store->claim_trial(t));  // finished: never claimed again
+  }
+  const auto store = open_sqlite_study(study_path(dir));
+  StudyInfo info;
+  ASSERT_TRUE(store->load_study(&info));
+  EXPECT_EQ(info.config, json({{"n_trials", 4}}));
+  const std::vector<TrialRecord> trials = store->load_trials();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(recorded(trials[0]), recorded(t));
+  EXPECT_EQ(trials[0].confusion.counts, t.confusion.counts);
+}
+
+TEST(StudyStoreTest, ClaimingARunningTrialAgainDropsItsEvaluations) {
+  const std::string dir = temp_dir("reclaim");
+  const auto store = open_sqlite_study(study_path(dir));
+  bool created = false;
+  store->create_or_load_study(StudyInfo{}, &created);
+  TrialRecord t;
+  t.name = "t";
+  ASSERT_TRUE(store->claim_trial(t));
+  store->record_evaluation(0, 1, {{"objective", 1}});
+  t.status = TrialStatus::kInterrupted;
+  store->finish_trial(t);
+  ASSERT_TRUE(store->claim_trial(t));
+  const std::vector<TrialRecord> trials = store->load_trials();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].status, TrialStatus::kRunning);
+  EXPECT_TRUE(trials[0].history.empty());
+}
+
+TEST(StudyStoreTest, AFileThatIsNoStudyIsAUserErrorNamingIt) {
+  const std::string dir = temp_dir("corrupt");
+  const std::string path = study_path(dir);
+  std::ofstream(path) << "these are not the pages of an SQLite database, nor of anything else";
+  EXPECT_THAT(user_error_of([&] { open_sqlite_study(path); }),
+              ::testing::AllOf(HasSubstr(path), HasSubstr("not a cusweep study"),
+                               HasSubstr("--overwrite")));
+  // A sweep into that folder says so before it runs, and --overwrite replaces the file.
+  EXPECT_THAT(user_error_of([&] { run(quadratic_config(2, 1), dir, ExistingStudy::kResume); }),
+              HasSubstr("not a cusweep study"));
+  const SweepResult r = run(quadratic_config(2, 1), dir, ExistingStudy::kOverwrite);
+  EXPECT_EQ(load(dir).size(), 2u);
+  EXPECT_TRUE(r.any_completed());
+}
+
+TEST(ResumeTest, KeepsFinishedTrialsBitForBitAndContinuesTheNumbering) {
+  const std::string dir = temp_dir("continue");
+  const SweepResult first = run(quadratic_config(10, 2), dir);
+  const SweepResult resumed = run(quadratic_config(15, 2), dir, ExistingStudy::kResume);
+  EXPECT_EQ(resumed.resumed_trials, 10u);
+  ASSERT_EQ(resumed.trials.size(), 15u);
+  for (size_t i = 0; i < 10; ++i)
+    EXPECT_EQ(recorded(resumed.trials[i]), recorded(first.trials[i])) << i;
+  // New trials keep the study's tag (n_trials is part of a fresh sweep's tag) and its numbering,
+  // with the values an uninterrupted sweep of 15 gives them.
+  const std::string prefix = first.trials[0].name.substr(0, first.trials[0].name.size() - 5);
+  const SweepResult whole = run(quadratic_config(15, 2), temp_dir("continue_whole"));
+  for (size_t i = 10; i < 15; ++i) {
+    EXPECT_EQ(resumed.trials[i].name, prefix + fmt::format("{:05d}", i));
+    EXPECT_EQ(resumed.trials[i].status, TrialStatus::kTerminated);
+    EXPECT_EQ(resumed.trials[i].searched, whole.trials[i].searched);
+  }
+  EXPECT_EQ(load(dir).size(), 15u);
+  std::ifstream jsonl(dir + "/trials.jsonl");
+  std::string line;
+  size_t lines = 0;
+  while (std::getline(jsonl, line))
+    ++lines;
+  EXPECT_EQ(lines, 15u);  // the kept trials are in the result files too
+}
+
+TEST(ResumeTest, ARunningTrialRunsAgainFromItsFirstEpochWithItsValues) {
+  const std::string dir = temp_dir("rerun");
+  run(quadratic_config(4, 2), dir);
+  {
+    // As a kill -9 leaves it: trial 4 claimed with its values, one evaluation recorded.
+    const auto store = open_sqlite_study(study_path(dir));
+    TrialRecord t;
+    t.index = 4;
+    t.name = "quad_x_00004";
+    t.searched = {{"x1", 0.25}, {"x2", 0.75}};
+    t.params = t.searched;
+    ASSERT_TRUE(store->claim_trial(t));
+    store->record_evaluation(4, 1, {{"objective", 123.0}, {"metrics", {{"eval_loss", 123.0}}}});
+  }
+  const SweepResult r = run(quadratic_config(6, 2), dir, ExistingStudy::kResume);
+  EXPECT_EQ(r.resumed_trials, 4u);
+  EXPECT_EQ(r.trials[4].searched, json({{"x1", 0.25}, {"x2", 0.75}}));
+  EXPECT_EQ(r.trials[4].status, TrialStatus::kTerminated);
+  ASSERT_EQ(r.trials[4].history.size(), 5u);
+  EXPECT_NE(r.trials[4].history[0]["objective"], json(123.0));
+  const std::vector<TrialRecord> trials = load(dir);
+  ASSERT_EQ(trials.size(), 6u);
+  EXPECT_EQ(recorded(trials[4]), recorded(r.trials[4]));
+}
+
+TEST(ResumeTest, RefusesAChangedSearchSpaceOrObjectiveUnlessOverwritten) {
+  const std::string dir = temp_dir("refuse");
+  run(quadratic_config(3, 1), dir);
+  EXPECT_THAT(user_error_of([&] { run(quadratic_config(3, 1), dir); }),
+              ::testing::AllOf(HasSubstr("holds the study of an earlier sweep 'quad' (3 trials"),
+                               HasSubstr("--resume"), HasSubstr("--overwrite")));
+  json wider = quadratic_config(3, 1);
+  wider["search_space"]["x1"]["high"] = 2;
+  EXPECT_THAT(user_error_of([&] { run(wider, dir, ExistingStudy::kResume); }),
+              ::testing::AllOf(HasSubstr("search_space.x1.high changed: recorded 1.0, now 2"),
+                               HasSubstr("--overwrite")));
+  json maximized = quadratic_config(3, 1);
+  maximized["direction"] = "maximize";
+  EXPECT_THAT(user_error_of([&] { run(maximized, dir, ExistingStudy::kResume); }),
+              HasSubstr("direction added: now \"maximize\""));
+  EXPECT_THAT(user_error_of([&] { run(quadratic_config(2, 1), dir, ExistingStudy::kResume); }),
+              HasSubstr("n_trials is 2, but the study records trial quad_"));
+  EXPECT_EQ(load(dir).size(), 3u);  // nothing recorded was lost by the refusals
+
+  const SweepResult fresh = run(wider, dir, ExistingStudy::kOverwrite);
+  EXPECT_EQ(fresh.resumed_trials, 0u);
+  for (const TrialRecord& t : load(dir))
+    EXPECT_NE(t.name.find("quad_"), std::string::npos);
+  EXPECT_EQ(load(dir).size(), 3u);
+}
+
+TEST(ResumeTest, ResumeWithoutAStudyStartsOne) {
+  const std::string dir = temp_dir("resume_fresh");
+  const SweepResult r = run(quadratic_config(2, 1), dir, ExistingStudy::kResume);
+  EXPECT_EQ(r.resumed_trials, 0u);
+  EXPECT_EQ(load(dir).size(), 2u);
+}
+
+// The sweep `j` run whole, and run to half its trials then resumed to all of them.
+std::pair<SweepResult, SweepResult> whole_and_resumed(json j, const std::string& name) {
+  const int n = j["n_trials"].get<int>();
+  SweepResult whole = run(j, temp_dir(name + "_whole"));
+  const std::string dir = temp_dir(name + "_resumed");
+  j["n_trials"] = n / 2;
+  run(j, dir);
+  j["n_trials"] = n;
+  return {std::move(whole), run(j, dir, ExistingStudy::kResume)};
+}
+
+// With one slot, trial i is suggested from all trials before it, recorded or not: a sweep
+// resumed half way suggests what an uninterrupted one does.
+TEST(ResumeTest, TpeLearnsFromRecordedTrialsAsIfNeverStopped) {
+  json j = quadratic_config(12, 1);
+  j["sampler"] = {{"type", "tpe"}, {"n_startup_trials", 4}};
+  const auto [whole, resumed] = whole_and_resumed(j, "tpe");
+  for (size_t i = 0; i < 12; ++i)
+    EXPECT_EQ(resumed.trials[i].searched, whole.trials[i].searched) << i;
+}
+
+// The scheduler is fed the kept trials' evaluations, so its rungs decide as if never stopped.
+TEST(ResumeTest, AshaRungsHoldTheRecordedResults) {
+  json j = quadratic_config(30, 1, 9);
+  j["scheduler"] = {{"type", "asha"}, {"grace_period", 1}, {"reduction_factor", 3}};
+  const auto [whole, resumed] = whole_and_resumed(j, "asha");
+  int pruned = 0;
+  for (size_t i = 0; i < 30; ++i) {
+    EXPECT_EQ(resumed.trials[i].status, whole.trials[i].status) << i;
+    EXPECT_EQ(resumed.trials[i].epochs_done, whole.trials[i].epochs_done) << i;
+    pruned += resumed.trials[i].status == TrialStatus::kPruned;
+  }
+  EXPECT_GT(pruned, 10);
+}
+
+TEST(ResumeTest, ShowReadsTheStudyWithoutItsConfig) {
+  const std::string dir = temp_dir("snapshot");
+  const SweepResult r = run(quadratic_config(5, 2), dir);
+  const StudySnapshot s = read_study(dir);
+  EXPECT_EQ(s.config.n_trials, 5);
+  ASSERT_EQ(s.result.trials.size(), 5u);
+  EXPECT_EQ(s.result.best, r.best);
+  for (size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(recorded(s.result.trials[i]), recorded(r.trials[i]));
+  EXPECT_THAT(user_error_of([&] { read_study(temp_dir("empty")); }), HasSubstr("no study here"));
+}
+
+// kill -9 at random moments, each followed by a resume: finished trials never change, every
+// trial finishes exactly once.
+TEST(CrashTest, KillNineAtRandomMomentsThenResume) {
+  const std::string dir = temp_dir("crash");
+  const std::string config = dir + "/crash.json";
+  json j = quadratic_config(500, 2);
+  j["scheduler"] = {{"type", "asha"}, {"grace_period", 1}, {"reduction_factor", 3}};
+  std::ofstream(config) << j.dump();
+  const std::string out = dir + "/out";
+
+  auto start = [&] {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, STDOUT_FILENO);
+      dup2(null, STDERR_FILENO);
+      execl(CUSWEEP_BINARY, CUSWEEP_BINARY, "run", config.c_str(), "--out", out.c_str(), "--resume",
+            "--quiet", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  };
+  std::map<uint64_t, std::string> finished;  // trial -> what was recorded when it finished
+  auto check = [&](const std::string& when) {
+    if (!fs::exists(study_path(out))) return;  // killed before it opened the study
+    std::set<std::string> names;
+    for (const TrialRecord& t : load(out)) {
+      EXPECT_TRUE(names.insert(t.name).second) << when << ": " << t.name << " twice";
+      EXPECT_LT(t.index, 500u) << when;
+      const auto it = finished.find(t.index);
+      if (it != finished.end()) {
+        EXPECT_EQ(recorded(t), it->second) << when << ": " << t.name << " changed";
+      } else if (is_final(t.status)) {
+        finished[t.index] = recorded(t);
+      }
+    }
+  };
+
+  std::mt19937 rng(20261203);
+  std::uniform_int_distribution<int> delay_ms(10, 120);
+  int kills = 0;
+  for (int attempt = 0; attempt < 60 && kills < 24; ++attempt) {
+    const pid_t pid = start();
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status) || WEXITSTATUS(status) == 0) << "exit " << WEXITSTATUS(status);
+    if (!WIFSIGNALED(status)) break;  // it finished before the kill
+    ++kills;
+    check(fmt::format("after kill {}", kills));
+  }
+  EXPECT_GE(kills, 20);
+  EXPECT_LT(finished.size(), 500u) << "the kills came too late to interrupt the sweep";
+
+  const pid_t pid = start();
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  check("at the end");
+  const std::vector<TrialRecord> trials = load(out);
+  ASSERT_EQ(trials.size(), 500u);
+  for (size_t i = 0; i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i].index, i);
+    EXPECT_TRUE(trials[i].status == TrialStatus::kTerminated ||
+                trials[i].status == TrialStatus::kPruned)
+        << trials[i].name << " " << trial_status_name(trials[i].status);
+  }
+}
+
+}  // namespace
+}  // namespace cusweep
