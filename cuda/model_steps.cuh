@@ -289,6 +289,53 @@ struct SgdUpdate {
   }
 };
 
+// Gradient clipping by global norm, in three grids so that nothing waits for the host: the
+// sums of squares of each trial's chunks, then each trial's scale, then the scaled gradients.
+constexpr Index kNormChunk = Slot::kGradNormChunk;
+
+inline Index norm_chunks(Index n) {
+  return (n + kNormChunk - 1) / kNormChunk;
+}
+
+// Grid (trial, chunk): partials[t * chunks + c] = sum of g^2 over chunk c of trial t.
+struct SquaresPartial {
+  const float* g;
+  Index stride, n, chunks;
+  float* partials;
+  CUSWEEP_HD void operator()(Index t, Index c) const {
+    const float* x = g + t * stride;
+    const Index end = (c + 1) * kNormChunk < n ? (c + 1) * kNormChunk : n;
+    float s = 0.f;
+    for (Index i = c * kNormChunk; i < end; ++i)
+      s += x[i] * x[i];
+    partials[t * chunks + c] = s;
+  }
+};
+
+// Per trial: scale[t] = min(1, max_norm / (||g|| + 1e-6)), torch's clip_grad_norm_ formula. A
+// max_norm of +inf (clipping off for that trial) gives 1.
+struct ClipScale {
+  const float* partials;
+  Index chunks;
+  StepTable<float> max_norm;
+  float* scale;
+  CUSWEEP_HD void operator()(Index t) const {
+    float s = 0.f;
+    for (Index c = 0; c < chunks; ++c)
+      s += partials[t * chunks + c];
+    const float coef = max_norm.step[t] / (sqrtf(s) + 1e-6f);
+    scale[t] = coef < 1.f ? coef : 1.f;
+  }
+};
+
+// Grid (trial, element): g *= scale[t].
+struct ScaleGradients {
+  float* g;
+  Index stride;
+  const float* scale;
+  CUSWEEP_HD void operator()(Index t, Index j) const { g[t * stride + j] *= scale[t]; }
+};
+
 // Thrust wraps the functor with the grid's column count and its iterator: leave room for those.
 static_assert(sizeof(AdamWUpdate) <= 4096 - 256 && sizeof(SgdUpdate) <= 4096 - 256,
               "a per-trial step table must fit in a kernel's 4 KB of parameters");
@@ -359,6 +406,22 @@ class ThrustSteps : public Slot {
       const int64_t at = first * stride;
       self().for_2d(count, n, SgdUpdate{params + at, grads + at, velocity + at, stride, table});
     });
+  }
+
+  void clip_grad_norm_group(int trials, int64_t stride, float* grads, int64_t n,
+                            const float* max_norms, float* scratch) override {
+    const Index chunks = norm_chunks(n);
+    std::vector<float> limits(max_norms, max_norms + trials);
+    for (float& m : limits) {
+      if (!(m > 0.f)) m = HUGE_VALF;  // off for this trial
+    }
+    float* partials = scratch;
+    float* scales = scratch + static_cast<int64_t>(trials) * chunks;
+    self().for_2d(trials, chunks, SquaresPartial{grads, stride, n, chunks, partials});
+    for_trial_chunks(trials, limits.data(), [&](int first, int count, const StepTable<float>& t) {
+      for_rows(count, ClipScale{partials + first * chunks, chunks, t, scales + first});
+    });
+    self().for_2d(trials, n, ScaleGradients{grads, stride, scales});
   }
 
   // The one place a grid of element steps meets the system's iteration order.

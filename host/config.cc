@@ -168,6 +168,8 @@ void apply_training_key(TrialParams& p, const std::string& name, const json& v,
     p.optim = o == "sgd" ? "sgd" : "adamw";
   } else if (name == "momentum") {
     p.momentum = in_range(v, key, 0, 1, true);
+  } else if (name == "max_grad_norm") {
+    p.max_grad_norm = in_range(v, key, 0, 1e6, false);
   } else if (name == "adam_beta1") {
     p.adam_beta1 = in_range(v, key, 0, 1, true);
   } else if (name == "adam_beta2") {
@@ -414,6 +416,7 @@ const std::vector<std::string>& training_keys() {
                                                 "lr_scheduler_type",
                                                 "optim",
                                                 "momentum",
+                                                "max_grad_norm",
                                                 "adam_beta1",
                                                 "adam_beta2",
                                                 "adam_epsilon",
@@ -433,6 +436,7 @@ json TrialParams::to_json() const {
          {"lr_scheduler_type", lr_scheduler_type},
          {"optim", optim},
          {"momentum", momentum},
+         {"max_grad_norm", max_grad_norm},
          {"adam_beta1", adam_beta1},
          {"adam_beta2", adam_beta2},
          {"adam_epsilon", adam_epsilon},

@@ -92,6 +92,16 @@ class Slot {
                                   float* m, float* v, int64_t n, const AdamWStep* steps) = 0;
   virtual void sgd_update_group(int trials, int64_t stride, float* params, const float* grads,
                                 float* velocity, int64_t n, const SgdStep* steps) = 0;
+  // Gradient clipping by global norm (torch.nn.utils.clip_grad_norm_, HF's max_grad_norm): each
+  // trial's n gradients are scaled by min(1, max_norms[t] / (||g|| + 1e-6)); a max_norms[t] <= 0
+  // leaves that trial's as they are. max_norms: host memory, read before the call returns.
+  // `scratch`: clip_scratch_floats(trials, n) floats of slot memory.
+  virtual void clip_grad_norm_group(int trials, int64_t stride, float* grads, int64_t n,
+                                    const float* max_norms, float* scratch) = 0;
+  static constexpr int64_t kGradNormChunk = 1024;  // elements per partial sum of squares
+  static int64_t clip_scratch_floats(int trials, int64_t n) {
+    return static_cast<int64_t>(trials) * ((n + kGradNormChunk - 1) / kGradNormChunk + 1);
+  }
 
   // The same steps for one trial (a group of one).
   void gather_batch(const float* x, const int32_t* labels, const int32_t* idx, int64_t rows,

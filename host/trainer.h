@@ -74,6 +74,7 @@ class Trainer {
   // Expects each trial's logits gradient in its delta[0]; leaves parameter gradients in grads.
   void backward(const float* input, int64_t input_stride, int64_t rows);
   void optimizer_step();
+  bool clips() const;  // some trial clips its gradients (max_grad_norm > 0)
   double learning_rate_factor(const TrialParams& p, int64_t step) const;
   void evaluate(std::vector<Evaluation>* out);
 

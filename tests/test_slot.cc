@@ -209,6 +209,37 @@ TEST_P(SlotTest, SgdMomentumMatchesTorchFormula) {
   EXPECT_NEAR(download(p, 1)[0], 1.0 - 0.1 * v, 1e-6);
 }
 
+TEST_P(SlotTest, ClipGradNormScalesEachTrialToItsMaxNorm) {
+  // Three trials of 2,500 gradients (three partial sums each), 16 apart: trial 0 is clipped to
+  // norm 1, trial 1's norm is under its limit, trial 2 has clipping off (max_norm 0).
+  const int64_t n = 2500, stride = n + 16;
+  std::vector<float> g0 = random_floats(static_cast<size_t>(3 * stride), 5);
+  for (int64_t j = 0; j < n; ++j)
+    g0[static_cast<size_t>(stride + j)] *= 1e-3f;  // trial 1: norm about 0.03
+  float* g = upload(g0);
+  const std::vector<float> max_norms = {1.f, 0.5f, 0.f};
+  float* scratch = upload(std::vector<float>(Slot::clip_scratch_floats(3, n)));
+  slot_->clip_grad_norm_group(3, stride, g, n, max_norms.data(), scratch);
+  const std::vector<float> out = download(g, g0.size());
+  for (int t = 0; t < 3; ++t) {
+    double norm = 0;
+    for (int64_t j = 0; j < n; ++j)
+      norm += static_cast<double>(g0[t * stride + j]) * g0[t * stride + j];
+    norm = std::sqrt(norm);
+    const double scale = max_norms[t] > 0 ? std::min(1.0, max_norms[t] / (norm + 1e-6)) : 1.0;
+    if (t == 0) ASSERT_LT(scale, 0.2) << "trial 0 must be clipped";
+    if (t == 1) ASSERT_EQ(scale, 1.0) << "trial 1 is under its limit";
+    for (int64_t j = 0; j < n; ++j) {
+      const size_t i = static_cast<size_t>(t * stride + j);
+      ASSERT_NEAR(out[i], g0[i] * scale, 1e-5 * std::fabs(g0[i]) + 1e-9) << t << " " << j;
+    }
+    for (int64_t j = n; j < stride && t < 2; ++j) {
+      const size_t i = static_cast<size_t>(t * stride + j);
+      ASSERT_EQ(out[i], g0[i]) << "padding between trials is left alone";
+    }
+  }
+}
+
 TEST_P(SlotTest, SumAndConfusionMatrixAreExact) {
   std::vector<float> x(10000);
   std::iota(x.begin(), x.end(), 0.f);

@@ -283,6 +283,31 @@ TEST_F(SweepTest, FusedTrialsEqualUnfusedTrialsBitForBit) {
   }
 }
 
+// max_grad_norm clips each trial's gradient by its own limit: a tight limit changes training, a
+// fused group mixing limits (0 = off) gives each trial exactly what it gets alone.
+TEST_F(SweepTest, GradientClippingChangesTrainingAndFusesBitForBit) {
+  json j = fashion_config(3, 1);
+  j["training"]["learning_rate"] = 0.01;
+  j["search_space"] =
+      json::parse(R"({"max_grad_norm": {"type": "grid", "values": [0, 0.05, 1000]}})");
+  j["fused_trials"] = 1;
+  const SweepResult alone = run(j);
+  j["fused_trials"] = 3;
+  const SweepResult fused = run(j);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(alone.trials[i].status, TrialStatus::kTerminated);
+    EXPECT_EQ(alone.trials[i].params["max_grad_norm"], fused.trials[i].params["max_grad_norm"]);
+    EXPECT_EQ(quality(alone.trials[i].metrics).dump(), quality(fused.trials[i].metrics).dump());
+    EXPECT_EQ(alone.trials[i].history.back()["train_loss"].dump(),
+              fused.trials[i].history.back()["train_loss"].dump());
+    EXPECT_EQ(fused.trials[i].location, "cpu:0/f3");
+  }
+  // Grid order is the values' order: 0 (off), 0.05 (clipped every step), 1000 (never reached).
+  const auto loss = [&](size_t i) { return alone.trials[i].history.back()["train_loss"]; };
+  EXPECT_NE(loss(0).dump(), loss(1).dump()) << "a norm of 0.05 must change training";
+  EXPECT_EQ(loss(0).dump(), loss(2).dump()) << "a limit never reached changes nothing";
+}
+
 TEST(SweepCsvTest, LearnsDigitsFromCsv) {
   if (!std::filesystem::exists(kDigitsCsv)) {
     GTEST_SKIP() << kDigitsCsv << " missing: apt-get install python3-sklearn";

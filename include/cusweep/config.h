@@ -36,6 +36,7 @@ struct TrialParams {
   std::string lr_scheduler_type = "linear";  // linear | constant | constant_with_warmup | cosine
   std::string optim = "adamw";               // adamw | sgd
   double momentum = 0.9;                     // sgd only
+  double max_grad_norm = 0.0;  // clip each step's gradient to this global norm; 0 = off (HF: 1)
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;
   double adam_epsilon = 1e-8;
