@@ -277,15 +277,27 @@ void check_layer_sizes(const SearchSpace& space, const json& model) {
                                   name, k));
     }
   }
+  const bool searches_count =
+      std::any_of(space.params().begin(), space.params().end(),
+                  [](const ParamSpec& p) { return p.name == "num_hidden_layers"; });
   for (const ParamSpec& spec : space.params()) {
     const int k = layer_size_index(spec.name);
     if (k == 0) continue;
-    for (int64_t n : counts) {
-      const bool active =
-          spec.when_param != "num_hidden_layers" ||
-          std::any_of(spec.when_values.begin(), spec.when_values.end(),
-                      [&](const json& w) { return w.is_number() && w.get<double>() == n; });
-      if (!active || n >= k) continue;
+    // The layer counts of the trials this width is active in: a condition on the count, or on
+    // the hidden_sizes list that gives it, narrows them.
+    std::vector<int64_t> active = counts;
+    if (spec.when_param == "num_hidden_layers") {
+      active.clear();
+      for (const json& w : spec.when_values) {
+        if (w.is_number()) active.push_back(static_cast<int64_t>(w.get<double>()));
+      }
+    } else if (spec.when_param == "hidden_sizes" && !searches_count) {
+      active.clear();
+      for (const json& w : spec.when_values)
+        active.push_back(static_cast<int64_t>(w.size()));
+    }
+    for (int64_t n : active) {
+      if (n >= k) continue;
       throw UserError(
           fmt::format("search_space.{} sets hidden layer {}, but trials can have {} hidden "
                       "layer{}",

@@ -274,7 +274,13 @@ int dispatch(int argc, char** argv) {
   RunArgs run;
   CLI::App* run_cmd = app.add_subcommand("run", "run the sweep described by a config file");
   run_cmd->add_option("config", run.config, "sweep config (JSON)")->required();
-  run_cmd->add_option("--out", run.out, "output folder (default runs/<name>)");
+  run_cmd->add_option("--out", run.out, "output folder (default runs/<name>)")
+      ->check([](const std::string& v) {
+        return v.empty() ? std::string(
+                               "--out is empty; give a folder, or leave --out out for "
+                               "runs/<name>")
+                         : std::string();
+      });
   run_cmd->add_option("--backend", run.backend, "auto, cpu or cuda (overrides the config)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run_cmd->add_option("--max-rows", run.max_rows, "trial rows shown in the table")

@@ -639,6 +639,29 @@ std::string key_name(const std::string& key_path, const std::string& key) {
   return key_path.empty() ? key : key_path + "." + key;
 }
 
+// Several objectives must differ: the same one twice adds a dimension to the Pareto front that
+// says nothing, which is a typo far more often than intended.
+void check_distinct(const std::vector<ObjectiveDef>& objectives, const std::string& name) {
+  const auto same = [](const ObjectiveDef& a, const ObjectiveDef& b) {
+    if (a.use_default_rule || b.use_default_rule) return a.use_default_rule == b.use_default_rule;
+    if (a.terms.size() != b.terms.size()) return false;
+    for (size_t k = 0; k < a.terms.size(); ++k) {
+      if (a.terms[k].metric != b.terms[k].metric || a.terms[k].weight != b.terms[k].weight) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (size_t j = 1; j < objectives.size(); ++j) {
+    for (size_t i = 0; i < j; ++i) {
+      if (!same(objectives[i], objectives[j])) continue;
+      throw UserError(name + ": objective " + std::to_string(j + 1) + " repeats objective " +
+                          std::to_string(i + 1) + "; a Pareto front needs different objectives",
+                      kObjectiveHint);
+    }
+  }
+}
+
 }  // namespace
 
 const char* direction_name(Direction d) {
@@ -669,6 +692,7 @@ std::optional<Direction> metric_direction(const std::string& metric) {
 ObjectiveSpec parse_objective_spec(const std::string& objective, const std::string& direction) {
   ObjectiveSpec spec;
   spec.objectives = parse_objective_list(objective, "objective '" + objective + "'");
+  check_distinct(spec.objectives, "objective '" + objective + "'");
   const auto directions = parse_direction_list(direction, spec.objectives.size(), "direction");
   for (size_t i = 0; i < directions.size(); ++i)
     spec.objectives[i].direction = directions[i];
@@ -713,6 +737,7 @@ ObjectiveSpec parse_objective_json(const json* objective, const json* direction,
                     kObjectiveHint);
   }
 
+  check_distinct(spec.objectives, name);
   const std::string dname = key_name(key_path, "direction");
   const size_t count = spec.objectives.size();
   if (direction == nullptr || direction->is_null()) return spec;

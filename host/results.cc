@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "cusweep/error.h"
@@ -182,13 +184,23 @@ void ResultsWriter::check_folder(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw UserError(fmt::format("--out {}: cannot create the folder: {}", dir, ec.message()));
-  // Found now, not after hours of training: a result path taken by a folder.
+  // Found now, before anything in the folder changes and not after hours of training: a
+  // result path taken by a folder, or files this user may not write.
+  if (access(dir.c_str(), W_OK) != 0) {
+    throw UserError(
+        fmt::format("--out {}: cannot write in this folder: {}", dir, std::strerror(errno)),
+        "choose another --out");
+  }
   for (const char* name : {"trials.jsonl", "results.csv", "best.json", "trials.jsonl.tmp",
-                           "results.csv.tmp", "best.json.tmp"}) {
+                           "results.csv.tmp", "best.json.tmp", "study.db", "study.db-wal"}) {
     const fs::path p = fs::path(dir) / name;
     if (fs::is_directory(p, ec)) {
       throw UserError(fmt::format("{}: is a folder; cusweep writes its results there", p.string()),
                       "remove it or choose another --out");
+    }
+    if (fs::exists(p, ec) && access(p.c_str(), W_OK) != 0) {
+      throw UserError(fmt::format("{}: cannot write: {}", p.string(), std::strerror(errno)),
+                      "nothing was changed; fix its permissions or choose another --out");
     }
   }
 }

@@ -310,9 +310,10 @@ class SweepRun {
   }
 
   // Trial i is suggested after trials 0..i-1 were, from the trials 0..i-slots (all finished by
-  // then; the wait keeps results independent of timing), the trials kept from an earlier run of
-  // the study, and the points of the others below i (still running, or about to). False when
-  // the sweep is stopping.
+  // then; the wait keeps results independent of timing) and the points of the others below i
+  // (still running, or about to). A trial kept from an earlier run of the study counts as it
+  // did when trial i was first suggested, so a resumed sweep suggests what the uninterrupted one
+  // would have. False when the sweep is stopping.
   bool suggest_in_order(size_t i, int slots) {
     std::unique_lock<std::mutex> lock(mutex_);
     const size_t known = i >= static_cast<size_t>(slots) ? i - slots + 1 : 0;  // trials < known
@@ -336,7 +337,7 @@ class SweepRun {
     std::vector<json> running;
     for (size_t k = 0; k < i; ++k) {
       const TrialRecord& t = trials_[k];
-      if (k >= known && !kept_[k]) {
+      if (k >= known) {  // running when trial i was suggested, even if kept since
         running.push_back(t.searched);
         continue;
       }

@@ -214,6 +214,39 @@ void parse_values(const json& spec, const std::string& path, ParamSpec& p) {
   read_values(*it, path + ".values", p);
 }
 
+// True when a draw of `p` can equal `v` (JSON equality, as conditions compare).
+bool can_take(const ParamSpec& p, const json& v) {
+  switch (p.kind) {
+    case ParamKind::kChoice:
+    case ParamKind::kGrid:
+      return std::find(p.values.begin(), p.values.end(), v) != p.values.end();
+    case ParamKind::kRandInt:
+      return v.is_number() && v.get<double>() == std::floor(v.get<double>()) &&
+             v.get<double>() >= p.low && v.get<double>() < p.high;
+    case ParamKind::kQRandInt:
+    case ParamKind::kQUniform:
+    case ParamKind::kQLogUniform: {
+      if (!v.is_number()) return false;
+      const double x = v.get<double>(), k = std::round(x / p.q);
+      return x >= p.low && x <= p.high && std::fabs(k * p.q - x) <= 1e-9 * std::max(1.0, x);
+    }
+    case ParamKind::kUniform:
+    case ParamKind::kLogUniform:
+      return false;  // one exact value has probability zero
+  }
+  return false;
+}
+
+std::string describe_values(const ParamSpec& p) {
+  if (p.kind == ParamKind::kChoice || p.kind == ParamKind::kGrid) {
+    std::string out = "its values: ";
+    for (size_t i = 0; i < p.values.size(); ++i)
+      out += (i ? ", " : "") + show(p.values[i]);
+    return out;
+  }
+  return "it is drawn from [" + show(p.low) + ", " + show(p.high) + "]";
+}
+
 // The kind named by spec["type"], promoted to the quantized variant when "q" is present.
 ParamKind read_kind(const json& spec, const std::string& path) {
   const auto it = spec.find("type");
@@ -395,6 +428,35 @@ SearchSpace SearchSpace::parse(const json& j, const std::vector<std::string>& al
     }
     if (p.when_param == p.name) {
       throw UserError(key_path + "." + p.name + ".when refers to the parameter itself");
+    }
+    // A condition on a value its parameter never takes would silently drop this parameter.
+    for (const json& v : p.when_values) {
+      if (can_take(*it, v)) continue;
+      std::string hint = "list values that " + p.when_param + " can take";
+      if (it->kind == ParamKind::kChoice && !it->values.empty() && it->values[0].is_array()) {
+        hint = "its values are lists: to match the list itself, wrap it, e.g. \"when\": {\"" +
+               p.when_param + "\": [" + show(it->values[0]) + "]}";
+      } else if (it->kind == ParamKind::kUniform || it->kind == ParamKind::kLogUniform) {
+        hint = "a continuous parameter never takes one exact value: make " + p.when_param +
+               " a choice";
+      }
+      throw UserError(key_path + "." + p.name + ".when: " + p.when_param + " never takes " +
+                          show(v) + " (" + describe_values(*it) + ")",
+                      hint);
+    }
+  }
+  // Conditions must not loop (a when b, b when a): such parameters could never be settled.
+  for (const ParamSpec& p : space.params_) {
+    std::string chain = p.name;
+    const ParamSpec* at = &p;
+    for (size_t steps = 0; !at->when_param.empty(); ++steps) {
+      chain += " -> " + at->when_param;
+      if (at->when_param == p.name || steps > space.params_.size()) {
+        throw UserError(key_path + "." + p.name + ".when: the conditions form a loop: " + chain,
+                        "a parameter cannot depend on itself through others");
+      }
+      at = &*std::find_if(space.params_.begin(), space.params_.end(),
+                          [&](const ParamSpec& q) { return q.name == at->when_param; });
     }
   }
   return space;

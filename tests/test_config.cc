@@ -283,6 +283,13 @@ TEST(ConfigTest, LayerWidthsWithoutTheirLayerAreCaughtAtLoad) {
   j["search_space"]["hidden_size_2"]["when"] = {{"num_hidden_layers", 2}};
   EXPECT_EQ(error_of(j), "");
 
+  // A width conditioned on the hidden_sizes lists long enough for it.
+  j["search_space"] = json::parse(R"({"hidden_sizes": [[64], [64, 32, 16]],
+    "hidden_size_3": {"type": "choice", "values": [8], "when": {"hidden_sizes": [[64, 32, 16]]}}})");
+  EXPECT_EQ(error_of(j), "");
+  j["search_space"]["hidden_size_3"]["when"] = {{"hidden_sizes", {{64}}}};
+  EXPECT_THAT(error_of(j), HasSubstr("sets hidden layer 3, but trials can have 1"));
+
   j = base();  // the base model has one layer
   j["search_space"] = {{"hidden_size_2", {32, 64}}};
   EXPECT_THAT(error_of(j), HasSubstr("sets hidden layer 2"));

@@ -391,6 +391,17 @@ TEST(ObjectiveSpec, SeveralObjectivesWithOneDirectionEach) {
   EXPECT_EQ(parse_objective_spec("default,eval_loss", "").objectives.size(), 2u);
 }
 
+TEST(ObjectiveSpec, TheSameObjectiveTwiceIsAnError) {
+  EXPECT_TRUE(has(user_error([] { parse_objective_spec("eval_accuracy,accuracy", ""); }),
+                  "objective 2 repeats objective 1"));
+  const json list = {"eval_y1", "eval_y2", "eval_y1"};
+  EXPECT_TRUE(has(user_error([&] { parse_objective_json(&list, nullptr, ""); }),
+                  "objective 3 repeats objective 1"));
+  // Different weights are different objectives.
+  EXPECT_EQ(parse_objective_spec("eval_f1+eval_loss,eval_f1+2*eval_loss", "").objectives.size(),
+            2u);
+}
+
 TEST(ObjectiveSpec, BadStringsNameTheSpecAndTheBadPart) {
   struct Case {
     const char* objective;

@@ -185,7 +185,7 @@ TEST(SamplerTest, HaltonFillsTheSpaceEvenlyAndStaysInBounds) {
 TEST(SamplerTest, ConditionalParametersAppearOnlyWhenTheirConditionHolds) {
   const json j = json::parse(R"({
     "optim": {"type": "choice", "values": ["sgd", "adamw"]},
-    "momentum": {"type": "uniform", "low": 0.5, "high": 0.99, "when": {"optim": "sgd"}},
+    "momentum": {"type": "choice", "values": [0.7, 0.9], "when": {"optim": "sgd"}},
     "nesterov_scale": {"type": "uniform", "low": 0, "high": 1, "when": {"momentum": [0.7]}},
     "adam_beta2": {"type": "uniform", "low": 0.9, "high": 0.999, "when": {"optim": ["adamw"]}}
   })");
@@ -202,7 +202,8 @@ TEST(SamplerTest, ConditionalParametersAppearOnlyWhenTheirConditionHolds) {
       adamw += !is_sgd;
       EXPECT_EQ(s.contains("momentum"), is_sgd) << type << " " << s.dump();
       EXPECT_EQ(s.contains("adam_beta2"), !is_sgd) << type << " " << s.dump();
-      EXPECT_FALSE(s.contains("nesterov_scale")) << type;  // momentum is never exactly 0.7
+      // A chain: nesterov_scale needs momentum 0.7, which needs sgd.
+      EXPECT_EQ(s.contains("nesterov_scale"), is_sgd && s["momentum"] == 0.7) << type << s.dump();
       history.push_back({s, {is_sgd ? s["momentum"].get<double>() : 1.0}, false});
     }
     EXPECT_GT(sgd, 0) << type;
@@ -216,6 +217,40 @@ TEST(SamplerTest, ConditionalParametersAppearOnlyWhenTheirConditionHolds) {
                    "when": {"momentum": 1}}, "momentum": [1]})"),
                                   {"momentum", "optim"}),
                UserError);
+}
+
+TEST(SamplerTest, ConditionsThatCanNeverHoldOrLoopAreErrors) {
+  const std::vector<std::string> names = {"optim", "momentum", "activation", "hidden_sizes",
+                                          "seed"};
+  auto error = [&](const char* text) {
+    try {
+      SearchSpace::parse(json::parse(text), names);
+    } catch (const UserError& e) {
+      return std::string(e.what()) + " | " + e.hint();
+    }
+    return std::string();
+  };
+  EXPECT_THAT(error(R"({"optim": ["sgd", "adamw"],
+                        "momentum": {"type": "uniform", "low": 0, "high": 1, "when": {"optim": "sdg"}}})"),
+              HasSubstr("search_space.momentum.when: optim never takes \"sdg\" (its values: "
+                        "\"sgd\", \"adamw\")"));
+  // A list value means "one of": the lists themselves must be wrapped.
+  EXPECT_THAT(error(R"({"hidden_sizes": [[16, 8], [32]],
+                        "activation": {"type": "choice", "values": ["relu"], "when": {"hidden_sizes": [16, 8]}}})"),
+              HasSubstr("wrap it"));
+  EXPECT_EQ(error(R"({"hidden_sizes": [[16, 8], [32]],
+                      "activation": {"type": "choice", "values": ["relu"], "when": {"hidden_sizes": [[16, 8]]}}})"),
+            "");
+  EXPECT_THAT(error(R"({"momentum": {"type": "uniform", "low": 0, "high": 1},
+                        "optim": {"type": "choice", "values": ["sgd"], "when": {"momentum": 0.5}}})"),
+              HasSubstr("a continuous parameter never takes one exact value"));
+  EXPECT_THAT(error(R"({"seed": {"type": "randint", "low": 0, "high": 3},
+                        "optim": {"type": "choice", "values": ["sgd"], "when": {"seed": [2, 3]}}})"),
+              HasSubstr("seed never takes 3"));
+  EXPECT_THAT(
+      error(R"({"optim": {"type": "choice", "values": ["sgd"], "when": {"activation": "relu"}},
+                        "activation": {"type": "choice", "values": ["relu"], "when": {"optim": "sgd"}}})"),
+      HasSubstr("the conditions form a loop: activation -> optim -> activation"));
 }
 
 TEST(SamplerTest, ConfigErrors) {

@@ -268,6 +268,16 @@ TEST(ResumeTest, TpeLearnsFromRecordedTrialsAsIfNeverStopped) {
     EXPECT_EQ(resumed.trials[i].searched, whole.trials[i].searched) << i;
 }
 
+// With several slots, trial i saw trials i-slots+1..i-1 as running (points without results);
+// kept trials in that window must count the same way after a resume.
+TEST(ResumeTest, TpeWithSeveralSlotsResumesAsIfNeverStopped) {
+  json j = quadratic_config(24, 3);
+  j["sampler"] = {{"type", "tpe"}, {"n_startup_trials", 4}};
+  const auto [whole, resumed] = whole_and_resumed(j, "tpe3");
+  for (size_t i = 0; i < 24; ++i)
+    EXPECT_EQ(resumed.trials[i].searched, whole.trials[i].searched) << i;
+}
+
 // The scheduler is fed the kept trials' evaluations, so its rungs decide as if never stopped.
 TEST(ResumeTest, AshaRungsHoldTheRecordedResults) {
   json j = quadratic_config(30, 1, 9);
