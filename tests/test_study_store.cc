@@ -258,24 +258,17 @@ std::pair<SweepResult, SweepResult> whole_and_resumed(json j, const std::string&
   return {std::move(whole), run(j, dir, ExistingStudy::kResume)};
 }
 
-// With one slot, trial i is suggested from all trials before it, recorded or not: a sweep
-// resumed half way suggests what an uninterrupted one does.
-TEST(ResumeTest, TpeLearnsFromRecordedTrialsAsIfNeverStopped) {
-  json j = quadratic_config(12, 1);
-  j["sampler"] = {{"type", "tpe"}, {"n_startup_trials", 4}};
-  const auto [whole, resumed] = whole_and_resumed(j, "tpe");
-  for (size_t i = 0; i < 12; ++i)
-    EXPECT_EQ(resumed.trials[i].searched, whole.trials[i].searched) << i;
-}
-
-// With several slots, trial i saw trials i-slots+1..i-1 as running (points without results);
-// kept trials in that window must count the same way after a resume.
-TEST(ResumeTest, TpeWithSeveralSlotsResumesAsIfNeverStopped) {
-  json j = quadratic_config(24, 3);
-  j["sampler"] = {{"type", "tpe"}, {"n_startup_trials", 4}};
-  const auto [whole, resumed] = whole_and_resumed(j, "tpe3");
-  for (size_t i = 0; i < 24; ++i)
-    EXPECT_EQ(resumed.trials[i].searched, whole.trials[i].searched) << i;
+// Trial i is suggested from trials 0..i-slots and sees i-slots+1..i-1 as running (points
+// without results); kept trials count the same way after a resume, so a sweep resumed half way
+// suggests what an uninterrupted one does, with one slot or several.
+TEST(ResumeTest, TpeResumesAsIfNeverStopped) {
+  for (int slots : {1, 3}) {
+    json j = quadratic_config(12 * slots, slots);
+    j["sampler"] = {{"type", "tpe"}, {"n_startup_trials", 4}};
+    const auto [whole, resumed] = whole_and_resumed(j, "tpe" + std::to_string(slots));
+    for (size_t i = 0; i < whole.trials.size(); ++i)
+      EXPECT_EQ(resumed.trials[i].searched, whole.trials[i].searched) << slots << " " << i;
+  }
 }
 
 // The scheduler is fed the kept trials' evaluations, so its rungs decide as if never stopped.
