@@ -104,10 +104,32 @@ std::vector<size_t> TrialTable::rows_to_show(const std::vector<TrialRecord>& tri
     }
     return 4;
   };
+  // With several objectives the Pareto front comes first, then the next front, and so on.
+  std::vector<int> front(trials.size(), 0);
+  if (directions_.size() > 1) {
+    std::vector<size_t> finished;
+    std::vector<std::vector<double>> losses;
+    for (size_t i = 0; i < trials.size(); ++i) {
+      if (trials[i].status != TrialStatus::kTerminated ||
+          trials[i].objective.size() != directions_.size()) {
+        continue;
+      }
+      finished.push_back(i);
+      losses.emplace_back();
+      for (size_t k = 0; k < directions_.size(); ++k) {
+        const double v = trials[i].objective[k];
+        losses.back().push_back(directions_[k] == Direction::kMinimize ? v : -v);
+      }
+    }
+    const std::vector<int> ranks = nondomination_ranks(losses, max_rows);
+    for (size_t k = 0; k < finished.size(); ++k)
+      front[finished[k]] = ranks[k];
+  }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const TrialRecord& x = trials[a];
     const TrialRecord& y = trials[b];
     if (rank(x) != rank(y)) return rank(x) < rank(y);
+    if (front[a] != front[b]) return front[a] < front[b];
     if (x.status == TrialStatus::kTerminated && !x.objective.empty() && !y.objective.empty()) {
       return better(x.objective[0], y.objective[0], directions_[0]);
     }

@@ -14,8 +14,9 @@ class TrialTable {
  public:
   TrialTable(const SweepConfig& config, std::vector<Direction> directions, std::string objective);
 
-  // With more than `max_rows` trials, shows the running ones, then the best finished, then
-  // errors, and counts the rest in a closing line.
+  // With more than `max_rows` trials, shows the running ones, then the best finished (with
+  // several objectives: the Pareto front, then the next fronts), then errors, and counts the
+  // rest in a closing line.
   std::string render(const ProgressView& view, size_t max_rows) const;
 
  private:
