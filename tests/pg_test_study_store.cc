@@ -410,23 +410,24 @@ TEST(WorkerProcessTest, AKilledWorkersTrialIsRecoveredAfterTheHeartbeatTimeout) 
   // Kill worker 0 while it runs a trial that has recorded evaluations.
   pqxx::connection c(url);
   const std::string victim = fmt::format("%:{}:%", pids[0]);
-  const auto owned = [&] {
+  // Its RUNNING trials; with `evaluated`, only those that recorded an evaluation.
+  const auto owned = [&](bool evaluated) {
     pqxx::work w(c);
     std::set<int64_t> running;
     for (const auto& row : w.exec_params(
              "SELECT t.number FROM cusweep_trials t WHERE t.study = $1 AND t.worker LIKE $2 "
-             "AND t.status = 'RUNNING' AND EXISTS (SELECT 1 FROM cusweep_evaluations e WHERE "
-             "e.study = t.study AND e.trial = t.number)",
-             study, victim))
+             "AND t.status = 'RUNNING' AND (NOT $3 OR EXISTS (SELECT 1 FROM "
+             "cusweep_evaluations e WHERE e.study = t.study AND e.trial = t.number))",
+             study, victim, evaluated))
       running.insert(row[0].as<int64_t>());
     return running;
   };
   const auto t0 = std::chrono::steady_clock::now();
-  while (owned().empty() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20))
+  while (owned(true).empty() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20))
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   kill(pids[0], SIGKILL);
   EXPECT_EQ(wait_exit(pids[0]), 128 + SIGKILL);
-  const std::set<int64_t> orphans = owned();
+  const std::set<int64_t> orphans = owned(false);
   ASSERT_FALSE(orphans.empty()) << "worker 0 ran no trial when it was killed";
   const Counts n = finish_workers(pids, 1, dir, url, study, 12);
   std::set<int64_t> twice;
