@@ -20,6 +20,7 @@
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
 #include "cusweep/sampler.h"
+#include "study_store.h"
 
 namespace cusweep {
 namespace {
@@ -185,8 +186,9 @@ int overhead(int n_trials, const std::string& json_path) {
 // What recording costs per trial: benchmark-function trials (microseconds of compute each), run
 // with no output, with the result files only, and with the study (study.db: one durable
 // transaction per state transition and per evaluation) plus the result files.
+// `postgres`: a database URL for a row of the study kept in PostgreSQL ("" = no such row).
 int durability(int n_trials, int epochs, int concurrency, const std::string& dir,
-               const std::string& json_path) {
+               const std::string& postgres, const std::string& json_path) {
   json space = json::object();
   for (const char* x : {"x1", "x2", "x3"})
     space[x] = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
@@ -199,8 +201,11 @@ int durability(int n_trials, int epochs, int concurrency, const std::string& dir
   struct Mode {
     const char* name;
     bool out, study;
+    std::string storage;
   };
-  const Mode modes[] = {{"none", false, false}, {"files", true, false}, {"study", true, true}};
+  std::vector<Mode> modes = {
+      {"none", false, false, ""}, {"files", true, false, ""}, {"study", true, true, ""}};
+  if (!postgres.empty()) modes.push_back({"postgres", true, true, postgres});
   std::printf("%-8s %8s %7s %6s %10s %12s %14s\n", "storage", "trials", "epochs", "conc", "wall s",
               "ms/trial", "+ms/trial");
   json rows = json::array();
@@ -212,18 +217,21 @@ int durability(int n_trials, int epochs, int concurrency, const std::string& dir
       std::filesystem::remove_all(options.out_dir);
     }
     options.record_study = m.study;
+    options.storage = m.storage;  // a worker of the study "durability" there, overwritten
+    options.existing_study = ExistingStudy::kOverwrite;
     const SweepResult r = run_sweep(config, options);
     const double ms = r.wall_s / n_trials * 1e3;
     if (!m.out) base_ms = ms;
     std::printf("%-8s %8d %7d %6d %10.3f %12.3f %14.3f\n", m.name, n_trials, epochs, concurrency,
                 r.wall_s, ms, ms - base_ms);
-    rows.push_back({{"storage", m.name},
+    rows.push_back({{"storage", m.storage.empty() ? m.name : redact_url(m.storage)},
                     {"wall_s", r.wall_s},
                     {"ms_per_trial", ms},
                     {"extra_ms_per_trial", ms - base_ms}});
   }
-  // Per trial the study commits a claim, one evaluation per epoch and the final state.
-  std::printf("study transactions per trial: %d\n", epochs + 2);
+  // Per trial the study commits a claim, one evaluation per epoch and the final state; a worker
+  // (postgres) one more: claim_next before the claim of the values.
+  std::printf("study transactions per trial: %d (postgres: %d)\n", epochs + 2, epochs + 3);
   write_json(json_path, {{"mode", "durability"},
                          {"trials", n_trials},
                          {"epochs", epochs},
@@ -415,7 +423,7 @@ int samplers(int seeds, const std::string& json_path) {
     for (int k = 0; k < kRepeats; ++k)
       tpe->suggest(1007 + k, finished, running);
     const double ms = std::chrono::duration<double>(Clock::now() - t0).count() * 1e3 / kRepeats;
-    std::printf("TPE suggestion with 1000 finished trials (%s, %zu objective%s): %.2f ms\n",
+    std::printf("TPE suggestion with 1000 finished trials (%s, %d objective%s): %.2f ms\n",
                 function, f.function == "zdt1" ? 2 : 1, f.function == "zdt1" ? "s" : "", ms);
     result[f.function == "zdt1" ? "tpe_suggest_ms_1000_two_objectives" : "tpe_suggest_ms_1000"] =
         ms;
@@ -541,6 +549,9 @@ int dispatch(int argc, char** argv) {
   du->add_option("--concurrency", concurrency)->capture_default_str()->check(CLI::Range(1, 4096));
   du->add_option("--dir", durability_dir, "output folders go here (the disk measured)")
       ->capture_default_str();
+  std::string postgres;
+  du->add_option("--postgres", postgres,
+                 "also keep the study in this PostgreSQL database (postgresql://...)");
   for (CLI::App* sub : {tp, oh, sg, sa, fm, du}) {
     sub->add_option("--json", json_path, "write figures here");
   }
@@ -555,7 +566,10 @@ int dispatch(int argc, char** argv) {
   if (*oh) return overhead(n_trials, json_path);
   if (*sa) return samplers(seeds, json_path);
   if (*fm) return fashion(seeds, asha_train_samples, schedulers, json_path);
-  if (*du) return durability(n_trials, epochs, concurrency, durability_dir, json_path);
+  if (*du) {
+    if (!postgres.empty()) check_storage_url(postgres, "--postgres");
+    return durability(n_trials, epochs, concurrency, durability_dir, postgres, json_path);
+  }
   return sgemm(threads, seconds, json_path);
 }
 

@@ -1,5 +1,5 @@
-// The cusweep command line: `run` (or resume) a sweep, `show` a recorded study, evaluate an
-// `objective`, list `devices`.
+// The cusweep command line: `run` (or resume) a sweep, join a shared study as a `worker`, `show`
+// a recorded study, evaluate an `objective`, list `devices`.
 // Exit status: 0 success, 1 the sweep failed (every trial errored, device failure), 2 bad input.
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -7,9 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
-
-#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 #include <vector>
@@ -41,13 +40,39 @@ struct RunArgs {
   bool quiet = false;
   bool resume = false;
   bool overwrite = false;
+  std::string storage;  // postgresql://... (or CUSWEEP_STORAGE); "" = study.db in --out
+  std::string study;
+};
+
+struct WorkerArgs {
+  std::string storage;
+  std::string study;
+  std::string out;
+  std::string backend;
+  int max_concurrent_trials = 0;
+  double heartbeat_timeout_s = 60;
+  size_t max_rows = 20;
 };
 
 struct ShowArgs {
   std::string dir;
+  std::string storage;
+  std::string study;
   size_t max_rows = 20;
   bool write_results = false;
 };
+
+// --storage, else CUSWEEP_STORAGE; checked. "" when neither is set.
+std::string storage_url(const std::string& flag) {
+  if (!flag.empty()) {
+    check_storage_url(flag, "--storage");
+    return flag;
+  }
+  const char* env = std::getenv("CUSWEEP_STORAGE");
+  if (env == nullptr || *env == '\0') return "";
+  check_storage_url(env, "CUSWEEP_STORAGE");
+  return env;
+}
 
 // SIGINT/SIGTERM: the first asks the sweep to stop (no new trial; running ones stop after
 // their current evaluation; results are written); the second quits at once. Finished trials
@@ -160,6 +185,7 @@ class TableReporter {
 int run_command(const RunArgs& args) {
   const SweepConfig config = load_sweep_config(args.config);
   const std::string out_dir = args.out.empty() ? "runs/" + config.name : args.out;
+  const std::string storage = storage_url(args.storage);
 
   LogSink previous_sink;
   RunOptions options;
@@ -168,6 +194,8 @@ int run_command(const RunArgs& args) {
                            : args.overwrite ? ExistingStudy::kOverwrite
                                             : ExistingStudy::kRefuse;
   options.stop = &g_stop_signal;
+  options.storage = storage;
+  options.study = args.study;
   install_stop_handlers();
   options.backend = args.backend;
   const bool terminal = isatty(fileno(stdout)) != 0;
@@ -199,24 +227,80 @@ int run_command(const RunArgs& args) {
   } restore{&previous_sink};
   const SweepResult result = run_sweep(config, options);
   std::printf("\n%s", final_report(result, config).c_str());
-  std::printf("Results: %s/{trials.jsonl,results.csv,best.json,study.db} (%.1f s on %s)\n",
-              out_dir.c_str(), result.wall_s, result.backend.c_str());
+  if (storage.empty()) {
+    std::printf("Results: %s/{trials.jsonl,results.csv,best.json,study.db} (%.1f s on %s)\n",
+                out_dir.c_str(), result.wall_s, result.backend.c_str());
+  } else {
+    std::printf(
+        "Results: %s/{trials.jsonl,results.csv,best.json}; study '%s' in %s (%.1f s on "
+        "%s)\n",
+        out_dir.c_str(), args.study.empty() ? config.name.c_str() : args.study.c_str(),
+        redact_url(storage).c_str(), result.wall_s, result.backend.c_str());
+  }
   if (result.resumed_trials > 0) {
     std::printf("Resumed: %zu finished trials were kept from earlier runs\n",
                 result.resumed_trials);
   }
   if (result.interrupted) {
-    std::printf("To continue: cusweep run %s --out %s --resume\n", args.config.c_str(),
-                out_dir.c_str());
+    std::printf("To continue: cusweep run %s --out %s --resume%s\n", args.config.c_str(),
+                out_dir.c_str(), storage.empty() ? "" : " --storage URL");
     return 128 + g_stop_signal.load();  // 130 for SIGINT, 143 for SIGTERM
   }
+  return result.any_completed() ? 0 : kExitSweepFailed;
+}
+
+// Works on a recorded study until every trial is final; prints the whole study at the end.
+int worker_command(const WorkerArgs& args) {
+  RunOptions options;
+  options.storage = storage_url(args.storage);
+  options.study = args.study;
+  options.out_dir = args.out;
+  options.backend = args.backend;
+  options.max_concurrent_trials = args.max_concurrent_trials;
+  options.heartbeat_timeout_s = args.heartbeat_timeout_s;
+  options.stop = &g_stop_signal;
+  install_stop_handlers();
+  const SweepResult result = join_study(options);
+  const std::unique_ptr<StudyStore> store = options.storage.empty()
+                                                ? open_sqlite_study(study_path(args.out))
+                                                : open_postgres_study(options.storage, args.study);
+  const StudySnapshot study = read_study(*store);
+  std::printf("%s", final_report(result, study.config).c_str());
+  std::printf("Study: %s (this worker: %.1f s on %s)\n", store->where().c_str(), result.wall_s,
+              result.backend.c_str());
+  if (!args.out.empty()) {
+    std::printf("Results: %s/{trials.jsonl,results.csv,best.json}\n", args.out.c_str());
+  }
+  if (result.interrupted) return 128 + g_stop_signal.load();
   return result.any_completed() ? 0 : kExitSweepFailed;
 }
 
 // Prints the study recorded in a folder (no config file needed) and, when asked, writes its
 // result files again.
 int show_command(const ShowArgs& args) {
-  const StudySnapshot study = read_study(args.dir);
+  // A folder given names its study.db, whatever CUSWEEP_STORAGE says.
+  const std::string storage =
+      args.dir.empty() || !args.storage.empty() ? storage_url(args.storage) : "";
+  if (storage.empty() && args.dir.empty()) {
+    throw UserError("cusweep show: no study given",
+                    "DIR (holds study.db), or --storage URL "
+                    "--study NAME");
+  }
+  if (!storage.empty() && args.study.empty()) {
+    throw UserError("cusweep show --storage: no --study NAME given");
+  }
+  std::unique_ptr<StudyStore> store;
+  if (!storage.empty()) {
+    store = open_postgres_study(storage, args.study);
+    StudyInfo info;
+    if (!store->load_study(&info)) {
+      throw UserError(fmt::format("{}: no such study", store->where()),
+                      "cusweep run CONFIG --storage URL creates one");
+    }
+  }
+  const StudySnapshot study = store ? read_study(*store) : read_study(args.dir);
+  const std::string where = store ? store->where() : study_path(args.dir);
+  const std::string out = args.dir.empty() ? "runs/" + study.config.name : args.dir;
   const SweepResult& result = study.result;
   const std::vector<ObjectiveValue> probe =
       evaluate_objective(study.config.objective, study.config.metric_template());
@@ -225,14 +309,13 @@ int show_command(const ShowArgs& args) {
   const std::string backend = result.backend.empty() ? "not recorded" : result.backend;
   const ProgressView view{result.trials, study.config.max_concurrent_trials, 0, result.wall_s,
                           backend};
-  std::printf("Study: %s\n%s\n%s", study_path(args.dir).c_str(),
-              table.render(view, args.max_rows).c_str(),
+  std::printf("Study: %s\n%s\n%s", where.c_str(), table.render(view, args.max_rows).c_str(),
               final_report(result, study.config).c_str());
   if (args.write_results) {
-    ResultsWriter writer(args.dir, study.config);
+    ResultsWriter writer(out, study.config);
     writer.finish(result);
     std::printf("Results: %s/{trials.jsonl,results.csv,best.json} written from the study\n",
-                args.dir.c_str());
+                out.c_str());
   }
   return 0;
 }
@@ -294,11 +377,43 @@ int dispatch(int argc, char** argv) {
       ->add_flag("--overwrite", run.overwrite,
                  "delete the study in the output folder and start a fresh one")
       ->excludes(resume);
+  run_cmd->add_option("--storage", run.storage,
+                      "keep the study in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; "
+                      "default $CUSWEEP_STORAGE) and run as one worker of it");
+  run_cmd->add_option("--study", run.study,
+                      "the study's name in --storage (default the config's name)");
+
+  WorkerArgs worker;
+  CLI::App* worker_cmd = app.add_subcommand(
+      "worker",
+      "join a recorded study and run its trials until none is left (any number of "
+      "workers, on any hosts)");
+  worker_cmd->add_option("--storage", worker.storage,
+                         "the study's database (postgresql://...; default $CUSWEEP_STORAGE)");
+  worker_cmd->add_option("--study", worker.study, "the study's name in --storage");
+  worker_cmd->add_option("--out", worker.out,
+                         "write the whole study's result files here at the end; without "
+                         "--storage, the folder whose study.db is shared");
+  worker_cmd->add_option("--backend", worker.backend, "auto, cpu or cuda (overrides the config)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  worker_cmd
+      ->add_option("--max-concurrent-trials", worker.max_concurrent_trials,
+                   "trials this worker runs at once (default the config's)")
+      ->check(CLI::Range(1, 4096));
+  worker_cmd
+      ->add_option("--heartbeat-timeout", worker.heartbeat_timeout_s,
+                   "seconds without a heartbeat after which a worker's trial is handed to "
+                   "another worker")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
 
   ShowArgs show;
   CLI::App* show_cmd = app.add_subcommand(
       "show", "print the study recorded in a sweep's output folder: trials, best trial, objective");
-  show_cmd->add_option("dir", show.dir, "the sweep's output folder (holds study.db)")->required();
+  show_cmd->add_option("dir", show.dir, "the sweep's output folder (holds study.db)");
+  show_cmd->add_option("--storage", show.storage,
+                       "the study's database (postgresql://...; default $CUSWEEP_STORAGE)");
+  show_cmd->add_option("--study", show.study, "the study's name in --storage");
   show_cmd->add_option("--max-rows", show.max_rows, "trial rows shown in the table")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
@@ -334,6 +449,7 @@ int dispatch(int argc, char** argv) {
   }
   if (app.got_subcommand("devices")) return devices_command();
   if (*show_cmd) return show_command(show);
+  if (*worker_cmd) return worker_command(worker);
   return run_command(run);
 }
 

@@ -1,5 +1,6 @@
 // The sweep runner: worker threads each own a slot and take the next trial index; a trial's
-// configuration depends on (seed, index) alone, so results never depend on timing.
+// configuration depends on (seed, index) alone, so results never depend on timing. In worker
+// mode the slots claim trials from a study shared with other processes instead.
 #include "cusweep/runner.h"
 
 #include <algorithm>
@@ -32,6 +33,9 @@ using Clock = std::chrono::steady_clock;
 // fused_trials "auto" on CUDA: enough trials per slot to fill the GPU's small GEMMs. Chosen
 // without a GPU measurement yet (none was available); scripts/gpu-check.sh reports the rates.
 constexpr int kAutoFusedTrialsCuda = 8;
+// Worker mode: how long a slot waits before asking again when every unfinished trial runs
+// elsewhere (one of them may be handed over if its worker dies).
+constexpr double kClaimPollS = 0.2;
 
 // FNV-1a: a stable 20-bit tag for trial names, from the sweep's name, seed and config. A study
 // records it, so a resumed sweep (whose n_trials may have grown) keeps its trial names.
@@ -78,11 +82,21 @@ struct OpenedStudy {
 
 // Opens or creates out_dir's study as `options.existing_study` says. Refusals happen here,
 // before any data is loaded or trial runs.
+// The store of `options`: the database of options.storage (the study named options.study, or
+// `name`), else out_dir's study.db.
+std::unique_ptr<StudyStore> open_store(const RunOptions& options, const std::string& name) {
+  if (options.storage.empty()) return open_sqlite_study(study_path(options.out_dir));
+  check_storage_url(options.storage, "--storage");
+  return open_postgres_study(options.storage, options.study.empty() ? name : options.study);
+}
+
 OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
-  const std::string path = study_path(options.out_dir);
-  if (options.existing_study == ExistingStudy::kOverwrite) remove_sqlite_study(path);
+  const bool overwrite = options.existing_study == ExistingStudy::kOverwrite;
+  if (overwrite && options.storage.empty()) remove_sqlite_study(study_path(options.out_dir));
   OpenedStudy study;
-  study.store = open_sqlite_study(path);
+  study.store = open_store(options, config.name);
+  if (overwrite && !options.storage.empty()) study.store->delete_study();
+  const std::string path = study.store->where();
   StudyInfo fresh;
   fresh.name = config.name;
   fresh.tag = sweep_tag(config);
@@ -97,9 +111,7 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
   if (!created) study.recorded = study.store->load_trials();
   if (!created && study.recorded.empty()) {
     // A study without a trial (its run failed before one started) has nothing to lose.
-    study.store.reset();
-    remove_sqlite_study(path);
-    study.store = open_sqlite_study(path);
+    study.store->delete_study();
     info = study.store->create_or_load_study(fresh, &created);
   }
   study.tag = info.tag;
@@ -109,8 +121,9 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
     throw UserError(fmt::format("{}: holds the study of an earlier sweep '{}' ({} trials "
                                 "recorded)",
                                 path, info.name, study.recorded.size()),
-                    "--resume continues it; --overwrite starts again and deletes its records; "
-                    "or choose another --out");
+                    fmt::format("--resume continues it; --overwrite starts again and deletes its "
+                                "records; or choose another {}",
+                                options.storage.empty() ? "--out" : "--study"));
   }
   const std::vector<std::string> changes = fingerprint_changes(info.fingerprint, fresh.fingerprint);
   if (!changes.empty()) {
@@ -120,8 +133,9 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
     throw UserError(fmt::format("{}: cannot resume: the config changes what the recorded trials "
                                 "mean:{}",
                                 path, list),
-                    "restore those settings to resume, --overwrite to start a fresh study in "
-                    "this folder, or choose another --out");
+                    fmt::format("restore those settings to resume, --overwrite to start a fresh "
+                                "study, or choose another {}",
+                                options.storage.empty() ? "--out" : "--study"));
   }
   if (!study.recorded.empty() &&
       study.recorded.back().index >= static_cast<uint64_t>(config.n_trials)) {
@@ -159,6 +173,8 @@ class SweepRun {
     }
     params_.resize(trials_.size());
     kept_.assign(trials_.size(), false);
+    local_.assign(trials_.size(), false);
+    fed_.assign(trials_.size(), 0);
     fixed_.assign(trials_.size(), false);
     scheduler_ = make_scheduler(config.scheduler,
                                 directions_[static_cast<size_t>(config.scheduler.prune_on)],
@@ -177,12 +193,16 @@ class SweepRun {
 
   size_t kept() const { return static_cast<size_t>(std::count(kept_.begin(), kept_.end(), true)); }
 
+  // Worker mode: trials come from store_->claim_next, one per claim; this process's running
+  // trials get a heartbeat every heartbeat_timeout_s / 4.
+  void as_worker(double heartbeat_timeout_s) { heartbeat_timeout_s_ = heartbeat_timeout_s; }
+
   std::vector<TrialRecord> run(double* wall_s) {
     const auto t0 = Clock::now();
     const int to_run = config_.n_trials - static_cast<int>(kept());
     const int slots = std::max(1, std::min(config_.max_concurrent_trials, to_run));
     slots_ = slots;
-    form_groups(slots, std::max(1, to_run));
+    if (heartbeat_timeout_s_ <= 0) form_groups(slots, std::max(1, to_run));
     std::vector<std::thread> workers;
     for (int s = 0; s < slots; ++s) {
       try {
@@ -196,6 +216,8 @@ class SweepRun {
     }
     std::thread reporter;
     if (options_.on_progress) reporter = std::thread([this, slots, t0] { report(slots, t0); });
+    std::thread heart;
+    if (heartbeat_timeout_s_ > 0) heart = std::thread([this] { beat(); });
 
     for (auto& w : workers)
       w.join();
@@ -205,6 +227,7 @@ class SweepRun {
     }
     wake_.notify_all();
     if (reporter.joinable()) reporter.join();
+    if (heart.joinable()) heart.join();
     if (!store_error_.empty()) throw StoreError(store_error_);
     if (slots_started_ == 0) {
       throw DeviceError("no slot could start, so no trial ran: " + slot_error_);
@@ -252,22 +275,113 @@ class SweepRun {
       slot_error_ = e.what();
       return;  // the other slots take its trials
     }
+    try {
+      if (heartbeat_timeout_s_ > 0) {
+        claim_loop(*slot);
+      } else {
+        group_loop(*slot);
+      }
+    } catch (const StoreError& e) {
+      fail_store(e.what());
+    }
+  }
+
+  // Nothing more can be recorded: the sweep stops, and run() reports why.
+  void fail_store(const std::string& what) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (store_error_.empty()) store_error_ = what;
+    store_failed_ = true;
+  }
+
+  void group_loop(Slot& slot) {
     for (;;) {
       if (stopping()) return;
       const uint64_t g = next_.fetch_add(1);
       if (g >= groups_.size()) return;
       const size_t first = groups_[g].front();
       if (sampler_->uses_history() && !fixed_[first] && !suggest_in_order(first, slots_)) return;
-      try {
-        run_group(*slot, groups_[g]);
-      } catch (const StoreError& e) {
-        // Nothing more can be recorded: the sweep stops, and run() reports why.
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (store_error_.empty()) store_error_ = e.what();
-        store_failed_ = true;
-        return;
-      }
+      run_group(slot, groups_[g]);
     }
+  }
+
+  // Worker mode: one trial per claim, until the study has no trial left to run.
+  void claim_loop(Slot& slot) {
+    const auto poll = std::chrono::duration<double>(std::min(kClaimPollS, heartbeat_timeout_s_));
+    for (;;) {
+      if (stopping()) return;
+      const TrialClaim claim = store_->claim_next(config_.n_trials, heartbeat_timeout_s_);
+      if (claim.kind == TrialClaim::kDone) return;
+      if (claim.kind == TrialClaim::kWait) {
+        std::this_thread::sleep_for(poll);
+        continue;
+      }
+      prepare_claimed(claim);
+      run_group(slot, {static_cast<size_t>(claim.index)});
+    }
+  }
+
+  // The values of a claimed trial: as recorded (a trial run again), else from (seed, index), or
+  // for a history sampler from every finished trial of the study now, the running ones as
+  // constant liars.
+  void prepare_claimed(const TrialClaim& claim) {
+    const size_t i = claim.index;
+    if (sampler_->uses_history() || config_.scheduler.type != "fifo") sync_from_store();
+    std::lock_guard<std::mutex> lock(mutex_);
+    TrialRecord fresh;
+    fresh.index = i;
+    fresh.name = trials_[i].name;
+    const json searched = trials_[i].searched;
+    trials_[i] = std::move(fresh);
+    local_[i] = true;
+    if (claim.handed_over) {
+      log_info(
+          fmt::format("trial {}: its worker's heartbeat stopped; running it again here "
+                      "(attempt {})",
+                      trials_[i].name, claim.attempt));
+    }
+    if (!claim.searched.empty()) {
+      assign(i, claim.searched);
+    } else if (sampler_->uses_history()) {
+      std::vector<Observation> history;
+      std::vector<json> running;
+      for (const TrialRecord& t : trials_) {
+        if (t.index == i) continue;
+        if (is_final(t.status)) history.push_back(observation_of(t));
+        if (t.status == TrialStatus::kRunning && !t.searched.empty()) running.push_back(t.searched);
+      }
+      assign(i, sampler_->suggest(i, history, running));
+    } else {
+      assign(i, searched);
+    }
+  }
+
+  // Worker mode: the other workers' trials as recorded now. Their new evaluations go to the
+  // scheduler, so its rungs hold the whole study's results.
+  void sync_from_store() {
+    std::vector<TrialRecord> recorded = store_->load_trials();
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (TrialRecord& r : recorded) {
+      const size_t i = r.index;
+      if (i >= trials_.size() || local_[i]) continue;
+      if (r.searched.empty()) continue;  // claimed, values not recorded yet
+      params_[i] = make_trial_params(config_.model, config_.training, r.searched);
+      if (r.history.size() < fed_[i]) fed_[i] = 0;  // run again from its first epoch
+      replay_evaluations(r, fed_[i]);
+      fed_[i] = r.history.size();
+      r.name = trials_[i].name;
+      trials_[i] = std::move(r);
+    }
+  }
+
+  // A finished trial as the sampler sees it: its values and objectives, lower is better.
+  Observation observation_of(const TrialRecord& t) const {
+    Observation o;
+    o.params = t.searched;
+    o.failed = t.status != TrialStatus::kTerminated || t.objective.size() != directions_.size();
+    for (size_t m = 0; m < t.objective.size() && !o.failed; ++m) {
+      o.loss.push_back(directions_[m] == Direction::kMinimize ? t.objective[m] : -t.objective[m]);
+    }
+    return o;
   }
 
   // A recorded trial: kept when it finished, else run again with the values it had.
@@ -281,17 +395,19 @@ class SweepRun {
     params_[i] = make_trial_params(config_.model, config_.training, r.searched);
     trials_[i] = std::move(r);
     kept_[i] = true;
-    replay_evaluations(trials_[i]);
+    replay_evaluations(trials_[i], 0);
+    fed_[i] = trials_[i].history.size();
     if (writer_ != nullptr) writer_->trial_finished(trials_[i]);
   }
 
   // The scheduler sees a kept trial's evaluations as it did when the trial ran (the answers
   // are already known), so the rungs of a resumed sweep hold every recorded result. The
   // evaluation that failed an ERROR trial (not finite) never reached the scheduler.
-  void replay_evaluations(const TrialRecord& t) {
+  // Entries from `from` on.
+  void replay_evaluations(const TrialRecord& t, size_t from) {
     const size_t on = static_cast<size_t>(config_.scheduler.prune_on);
     const int epochs = params_[t.index].num_train_epochs;
-    for (size_t k = 0; k < t.history.size(); ++k) {
+    for (size_t k = from; k < t.history.size(); ++k) {
       const int epoch = static_cast<int>(k) + 1;
       const json& entry = t.history[k];
       const json& objective = entry["objective"];
@@ -341,13 +457,7 @@ class SweepRun {
         running.push_back(t.searched);
         continue;
       }
-      Observation o;
-      o.params = t.searched;
-      o.failed = t.status != TrialStatus::kTerminated || t.objective.size() != directions_.size();
-      for (size_t m = 0; m < t.objective.size() && !o.failed; ++m) {
-        o.loss.push_back(directions_[m] == Direction::kMinimize ? t.objective[m] : -t.objective[m]);
-      }
-      history.push_back(std::move(o));
+      history.push_back(observation_of(t));
     }
     assign(i, sampler_->suggest(i, history, running));
     ++next_suggestion_;
@@ -569,6 +679,21 @@ class SweepRun {
     return store_failed_.load() || (options_.stop != nullptr && options_.stop->load() != 0);
   }
 
+  // Worker mode: the heartbeat of this process's running trials, until run() is done.
+  void beat() {
+    const auto interval = std::chrono::duration<double>(heartbeat_timeout_s_ / 4);
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!wake_.wait_for(lock, interval, [this] { return done_; })) {
+      lock.unlock();
+      try {
+        store_->heartbeat();
+      } catch (const StoreError& e) {
+        fail_store(e.what());
+      }
+      lock.lock();
+    }
+  }
+
   void report(int slots, Clock::time_point t0) {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
@@ -612,6 +737,9 @@ class SweepRun {
   std::vector<TrialParams> params_;  // per trial
   std::vector<bool> kept_;           // finished in an earlier run of the study: not run again
   std::vector<bool> fixed_;          // values recorded by an earlier run: not suggested again
+  std::vector<bool> local_;          // worker mode: claimed by this process
+  std::vector<size_t> fed_;          // evaluations of the trial the scheduler has seen
+  double heartbeat_timeout_s_ = 0;   // > 0: worker mode
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Sampler> sampler_;
   std::vector<Direction> directions_;
@@ -654,12 +782,13 @@ bool SweepResult::any_completed() const {
   });
 }
 
-SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
+namespace {
+
+// The directions of the objectives and their warnings, found before any training (a metric
+// that is never computed, an uninferable direction).
+SweepResult probe_objective(const SweepConfig& config) {
   SweepResult result;
   result.name = config.name;
-
-  // Objective problems (a metric that is never computed, an uninferable direction) are
-  // found before any training.
   const std::vector<ObjectiveValue> probe =
       evaluate_objective(config.objective, config.metric_template());
   for (const ObjectiveValue& v : probe) {
@@ -669,13 +798,13 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
       result.warnings.push_back(w);
     }
   }
+  return result;
+}
 
-  OpenedStudy study;
-  study.tag = sweep_tag(config);
-  if (!options.out_dir.empty()) {
-    ResultsWriter::check_folder(options.out_dir);
-    if (options.record_study) study = open_study(config, options);
-  }
+// Runs the sweep on `study` (its store may be null: nothing recorded). `worker`: as one worker
+// of a shared study; the result is then the whole study.
+SweepResult execute(const SweepConfig& config, const RunOptions& options, OpenedStudy study,
+                    SweepResult result, bool worker) {
   DataSplit loaded;
   const DataSplit* data = options.data;
   std::unique_ptr<Backend> backend;
@@ -700,31 +829,111 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
                          data->train.num_classes));
   }
 
+  // A worker writes the whole study's result files when it is done (other workers record the
+  // trials), so nothing is streamed to trials.jsonl meanwhile.
   std::unique_ptr<ResultsWriter> writer;
-  if (!options.out_dir.empty()) writer = std::make_unique<ResultsWriter>(options.out_dir, config);
-
+  if (!options.out_dir.empty() && !worker) {
+    writer = std::make_unique<ResultsWriter>(options.out_dir, config);
+  }
   SweepRun run(config, options, *backend, view, writer.get(), study.store.get(), study.tag,
                std::move(study.recorded), result.directions);
+  if (worker) run.as_worker(options.heartbeat_timeout_s);
   result.resumed_trials = run.kept();
   if (result.resumed_trials > 0) {
-    log_info(fmt::format("{}: resuming: {} finished trials kept, {} to run",
-                         study_path(options.out_dir), result.resumed_trials,
+    log_info(fmt::format("{}: resuming: {} finished trials kept, {} to run", study.store->where(),
+                         result.resumed_trials,
                          config.n_trials - static_cast<int>(result.resumed_trials)));
   }
   result.trials = run.run(&result.wall_s);
+  if (worker) {
+    StudyInfo info;
+    study.store->load_study(&info);
+    SweepResult whole = study_result(config, info, study.store->load_trials());
+    result.trials = std::move(whole.trials);
+  }
   result.best =
       select_best(result.trials, result.directions, config.scheduler.best_includes_pruned);
   result.interrupted =
       options.stop != nullptr && options.stop->load() != 0 &&
       std::any_of(result.trials.begin(), result.trials.end(), [](const TrialRecord& t) {
-        return t.status == TrialStatus::kPending || t.status == TrialStatus::kInterrupted;
+        return t.status == TrialStatus::kPending || t.status == TrialStatus::kInterrupted ||
+               t.status == TrialStatus::kRunning;
       });
   if (study.store) {
     study.store->record_summary(
         {{"backend", result.backend}, {"wall_s", result.wall_s}, {"warnings", result.warnings}});
   }
+  if (worker && !options.out_dir.empty()) {
+    writer = std::make_unique<ResultsWriter>(options.out_dir, config);
+  }
   if (writer) writer->finish(result);
   return result;
+}
+
+}  // namespace
+
+SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
+  SweepResult result = probe_objective(config);
+  OpenedStudy study;
+  study.tag = sweep_tag(config);
+  if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
+  const bool shared = !options.storage.empty();
+  if (shared || (!options.out_dir.empty() && options.record_study)) {
+    study = open_study(config, options);
+  }
+  if (shared) {
+    study.store->set_worker(make_worker_id());
+    log_info(fmt::format("{}: running as a worker; others may join with cusweep worker",
+                         study.store->where()));
+  }
+  return execute(config, options, std::move(study), std::move(result), shared);
+}
+
+SweepResult join_study(const RunOptions& options) {
+  OpenedStudy study;
+  if (options.storage.empty()) {
+    if (options.out_dir.empty()) {
+      throw UserError("cusweep worker: no study given", "--storage URL --study NAME, or --out DIR");
+    }
+    const std::string path = study_path(options.out_dir);
+    if (!std::filesystem::exists(path)) {
+      throw UserError(fmt::format("{}: no study here ({} is missing)", options.out_dir, path),
+                      "cusweep run CONFIG --out DIR records one");
+    }
+  } else if (options.study.empty()) {
+    throw UserError("cusweep worker --storage: no --study NAME given",
+                    "the study's name is the config's \"name\" unless run with --study");
+  }
+  study.store = open_store(options, options.study);
+  StudyInfo info;
+  if (!study.store->load_study(&info)) {
+    std::string present;
+    if (!options.storage.empty()) {
+      for (const std::string& name : list_postgres_studies(options.storage))
+        present += (present.empty() ? "" : ", ") + name;
+    }
+    throw UserError(fmt::format("{}: no such study{}", study.store->where(),
+                                options.storage.empty() ? ""
+                                : present.empty()       ? " (the database holds none)"
+                                                  : fmt::format(" (studies there: {})", present)),
+                    "cusweep run CONFIG --storage URL creates one");
+  }
+  if (options.storage.empty() && !options.study.empty() && options.study != info.name) {
+    throw UserError(fmt::format("--study '{}': {} holds the study '{}'", options.study,
+                                study.store->where(), info.name));
+  }
+  SweepConfig config = read_study(*study.store).config;
+  if (options.max_concurrent_trials > 0)
+    config.max_concurrent_trials = options.max_concurrent_trials;
+  study.tag = info.tag;
+  study.recorded = study.store->load_trials();
+  restore_explanations(config, study.recorded);
+  if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
+  const std::string worker = make_worker_id();
+  study.store->set_worker(worker);
+  log_info(fmt::format("{}: worker {} joins ({} trials)", study.store->where(), worker,
+                       config.n_trials));
+  return execute(config, options, std::move(study), probe_objective(config), true);
 }
 
 }  // namespace cusweep

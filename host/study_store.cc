@@ -2,7 +2,10 @@
 // words, and the objective explanations rebuilt from recorded metrics.
 #include "study_store.h"
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -38,6 +41,22 @@ void diff(const json& recorded, const json& now, const std::string& path,
   }
   out.push_back(fmt::format("{} changed: recorded {}, now {}", path, json_excerpt(recorded),
                             json_excerpt(now)));
+}
+
+// Where the password of scheme://user:password@host/... starts (npos when there is none) and
+// its length: between the authority's first ':' and its last '@' (a password may hold an
+// unencoded '@'; a host may not).
+size_t password_span(const std::string& url, size_t* length) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return std::string::npos;
+  const size_t start = scheme + 3;
+  const size_t end = std::min(url.find_first_of("/?", start), url.size());
+  const size_t at = end == start ? std::string::npos : url.rfind('@', end - 1);
+  if (at == std::string::npos || at < start) return std::string::npos;
+  const size_t colon = url.find(':', start);
+  if (colon >= at) return std::string::npos;
+  *length = at - colon - 1;
+  return colon + 1;
 }
 
 }  // namespace
@@ -77,22 +96,32 @@ StudySnapshot read_study(const std::string& out_dir) {
     throw UserError(fmt::format("{}: no study here ({} is missing)", out_dir, path),
                     "cusweep run CONFIG --out DIR records one");
   }
-  const std::unique_ptr<StudyStore> store = open_sqlite_study(path);
+  return read_study(*open_sqlite_study(path));
+}
+
+StudySnapshot read_study(StudyStore& store) {
   StudyInfo info;
-  if (!store->load_study(&info)) throw UserError(fmt::format("{}: no study recorded yet", path));
+  if (!store.load_study(&info)) {
+    throw UserError(fmt::format("{}: no study recorded yet", store.where()));
+  }
   StudySnapshot s;
   try {
     s.config = parse_sweep_config(info.config, info.config_path, info.base_dir);
   } catch (const UserError& e) {
     throw UserError(
-        fmt::format("{}: the recorded config of {}: {}", path, info.config_path, e.what()),
+        fmt::format("{}: the recorded config of {}: {}", store.where(), info.config_path, e.what()),
         e.hint());
   }
-  SweepResult& r = s.result;
+  s.result = study_result(s.config, info, store.load_trials());
+  return s;
+}
+
+SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
+                         std::vector<TrialRecord> recorded) {
+  SweepResult r;
   r.name = info.name;
-  std::vector<TrialRecord> recorded = store->load_trials();
-  restore_explanations(s.config, recorded);
-  const size_t n = std::max(static_cast<size_t>(s.config.n_trials),
+  restore_explanations(config, recorded);
+  const size_t n = std::max(static_cast<size_t>(config.n_trials),
                             recorded.empty() ? 0 : recorded.back().index + 1);
   r.trials.resize(n);
   for (size_t i = 0; i < n; ++i) {  // the trials no run has started yet are PENDING
@@ -101,16 +130,90 @@ StudySnapshot read_study(const std::string& out_dir) {
   }
   for (TrialRecord& t : recorded)
     r.trials[t.index] = std::move(t);
-  for (const ObjectiveValue& v : evaluate_objective(s.config.objective, s.config.metric_template()))
+  for (const ObjectiveValue& v : evaluate_objective(config.objective, config.metric_template()))
     r.directions.push_back(v.direction);
-  r.best = select_best(r.trials, r.directions, s.config.scheduler.best_includes_pruned);
+  r.best = select_best(r.trials, r.directions, config.scheduler.best_includes_pruned);
   const json& summary = info.summary.is_object() ? info.summary : json::object();
   r.backend = summary.value("backend", "");
   r.wall_s = summary.value("wall_s", 0.0);
   r.warnings = summary.value("warnings", std::vector<std::string>());
   r.interrupted = std::any_of(r.trials.begin(), r.trials.end(),
                               [](const TrialRecord& t) { return !is_final(t.status); });
-  return s;
+  return r;
+}
+
+bool is_postgres_url(const std::string& url) {
+  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+}
+
+void check_storage_url(const std::string& url, const std::string& origin) {
+  if (is_postgres_url(url)) return;
+  const size_t scheme = url.find("://");
+  throw UserError(
+      fmt::format("{} '{}': {}; allowed: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE "
+                  "(or postgres://...)",
+                  origin, redact_url(url),
+                  scheme == std::string::npos
+                      ? std::string("not a URL")
+                      : fmt::format("unknown scheme '{}'", url.substr(0, scheme))),
+      "without --storage the study is study.db in the --out folder (SQLite)");
+}
+
+std::string url_password(const std::string& url) {
+  size_t length = 0;
+  const size_t start = password_span(url, &length);
+  return start == std::string::npos ? "" : url.substr(start, length);
+}
+
+std::string redact_url(const std::string& url) {
+  std::string out = url;
+  size_t length = 0;
+  const size_t start = password_span(out, &length);
+  if (start != std::string::npos) out.replace(start, length, "***");
+  // ...?password=secret&... and key=value strings (password=secret host=...).
+  for (size_t p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
+    const size_t value = p + 9;
+    const size_t end = std::min(out.find_first_of(" &", value), out.size());
+    out.replace(value, end - value, "***");
+  }
+  return out;
+}
+
+TrialClaim choose_claim(const std::vector<ClaimCandidate>& trials, int n_trials,
+                        double heartbeat_timeout_s) {
+  const auto n = static_cast<uint64_t>(std::max(n_trials, 0));
+  TrialClaim claim;
+  bool any_alive = false;
+  for (const ClaimCandidate& t : trials) {
+    if (t.index >= n || is_final(t.status)) continue;
+    if (t.status == TrialStatus::kRunning && t.heartbeat_age_s < heartbeat_timeout_s) {
+      any_alive = true;
+      continue;
+    }
+    claim.kind = TrialClaim::kTrial;
+    claim.index = t.index;
+    claim.handed_over = t.status == TrialStatus::kRunning;
+    return claim;
+  }
+  uint64_t next = 0;  // the lowest number never claimed
+  for (const ClaimCandidate& t : trials) {
+    if (t.index > next) break;
+    if (t.index == next) ++next;
+  }
+  if (next < n) {
+    claim.kind = TrialClaim::kTrial;
+    claim.index = next;
+    return claim;
+  }
+  claim.kind = any_alive ? TrialClaim::kWait : TrialClaim::kDone;
+  return claim;
+}
+
+std::string make_worker_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
+  std::random_device random;
+  return fmt::format("{}:{}:{:04x}", host, getpid(), random() & 0xffff);
 }
 
 void restore_explanations(const SweepConfig& config, std::vector<TrialRecord>& trials) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,11 +36,42 @@ struct StudyInfo {
   nlohmann::json summary = nullptr;  // the last run: {"backend", "wall_s", "warnings"}
 };
 
+// What claim_next gave a worker: a trial to run, nothing yet (others are still running trials
+// that may be handed over if their workers die), or nothing ever (every trial is final).
+struct TrialClaim {
+  enum Kind { kTrial, kWait, kDone };
+  Kind kind = kDone;
+  uint64_t index = 0;
+  int attempt = 0;                                     // 1 for a new trial
+  bool handed_over = false;                            // its earlier worker's heartbeat stopped
+  nlohmann::json searched = nlohmann::json::object();  // recorded values; empty when none
+};
+
 // Storage of one study. The calls are the runner's transitions, each one atomic and durable
 // when it returns; implementations are thread-safe (worker threads call them concurrently).
+//
+// Workers: a store given a worker identity (set_worker) shares its study with other processes.
+// claim_next hands out each trial to one worker; claim_trial, record_evaluation and
+// finish_trial then check that this worker still owns the trial and raise StoreError when it
+// was handed to another (its heartbeat had stopped): the new owner's records are never
+// overwritten. Without an identity (`cusweep run` on SQLite) the store trusts its one runner.
 class StudyStore {
  public:
   virtual ~StudyStore() = default;
+
+  // For messages: the study file, or the redacted URL and the study's name.
+  virtual std::string where() const = 0;
+  // The worker identity of this store's writes (see the class comment).
+  virtual void set_worker(const std::string& worker) = 0;
+  // Atomically picks this worker's next trial below n_trials: the lowest one that is not final
+  // and not RUNNING under a live heartbeat (an interrupted trial, or one whose worker's
+  // heartbeat is older than `heartbeat_timeout_s`: handed over, attempt + 1), else the lowest
+  // number never claimed. The trial becomes RUNNING, owned by this worker, heartbeat now.
+  virtual TrialClaim claim_next(int n_trials, double heartbeat_timeout_s) = 0;
+  // Refreshes the heartbeat of every trial this worker runs.
+  virtual void heartbeat() = 0;
+  // Deletes the study's records (--overwrite of a study in a shared database).
+  virtual void delete_study() = 0;
 
   // Records `fresh` if no study is recorded yet; returns the recorded study either way.
   // `created` says which happened.
@@ -76,6 +108,40 @@ std::string study_path(const std::string& out_dir);
 // UserError naming the file when it is not a cusweep study or cannot be opened.
 std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path);
 
+// True for postgresql://... and postgres://... URLs.
+bool is_postgres_url(const std::string& url);
+
+// UserError unless `url` is a storage URL cusweep knows (postgresql:// or postgres://); `origin`
+// names where it came from (--storage, CUSWEEP_STORAGE). The message shows the URL redacted.
+void check_storage_url(const std::string& url, const std::string& origin);
+
+// Opens the study `study` in the PostgreSQL database at `url`, creating cusweep's tables when
+// missing (a study is created by create_or_load_study). UserError when the server cannot be
+// reached; no message ever holds the URL's password.
+std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const std::string& study);
+
+// The names of the studies recorded in the database at `url`, sorted.
+std::vector<std::string> list_postgres_studies(const std::string& url);
+
+// `url` with its password replaced by "***" (postgresql://user:***@host/db, password=***).
+std::string redact_url(const std::string& url);
+
+// The password of scheme://user:password@host/..., "" when it has none (to scrub messages).
+std::string url_password(const std::string& url);
+
+// The rows claim_next chooses from, and its choice: shared by every store.
+struct ClaimCandidate {
+  uint64_t index = 0;
+  TrialStatus status = TrialStatus::kPending;
+  double heartbeat_age_s = 0;  // since its runner's last sign of life; infinite when none
+};
+// `trials` in index order. kTrial with the chosen index (and handed_over), kWait or kDone.
+TrialClaim choose_claim(const std::vector<ClaimCandidate>& trials, int n_trials,
+                        double heartbeat_timeout_s);
+
+// "<host>:<pid>:<4 hex>": the identity of a worker process in the study's records.
+std::string make_worker_id();
+
 // Removes the study at `path` (the database and its WAL files); --overwrite.
 void remove_sqlite_study(const std::string& path);
 
@@ -99,6 +165,14 @@ struct StudySnapshot {
 // Reads the study in `out_dir` without its config file. UserError naming the folder when it
 // holds no study.
 StudySnapshot read_study(const std::string& out_dir);
+
+// Reads the study recorded in `store`; UserError when none is recorded.
+StudySnapshot read_study(StudyStore& store);
+
+// The whole study as a SweepResult: `recorded` trials in place, the others PENDING up to
+// max(n_trials, recorded).
+SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
+                         std::vector<TrialRecord> recorded);
 
 // Fills each finished trial's objective explanation from its ranked evaluation's metrics.
 void restore_explanations(const SweepConfig& config, std::vector<TrialRecord>& trials);

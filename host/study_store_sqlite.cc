@@ -1,6 +1,8 @@
 // The study in one SQLite file (study.db in the output folder). WAL journal with
 // synchronous=FULL: a transaction is on disk when its COMMIT returns, so whatever the table has
 // shown survives a crash. JSON is stored as text; one connection, serialized by a mutex.
+// Several processes on one host may share a study (`cusweep worker --out DIR`): every write
+// transaction takes the database's write lock at BEGIN, so claims serialize.
 #include <sqlite3.h>
 
 #include <filesystem>
@@ -17,7 +19,8 @@ using nlohmann::json;
 
 // PRAGMA application_id of a cusweep study ("cswp"), and the schema version (user_version).
 constexpr int32_t kApplicationId = 0x63737770;
-constexpr int kSchemaVersion = 1;
+// Format 2 added the worker and heartbeat of each trial; a format 1 study is upgraded in place.
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 10000;
 
 constexpr const char* kSchema = R"(
@@ -30,14 +33,25 @@ CREATE TABLE trials (
   number INTEGER PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,
   searched TEXT NOT NULL, params TEXT NOT NULL, location TEXT NOT NULL,
   objective TEXT, ranked_evaluation INTEGER, confusion TEXT, error TEXT,
-  runtime_s REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 1);
+  runtime_s REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 1,
+  worker TEXT, heartbeat REAL);
 CREATE TABLE evaluations (
   trial INTEGER NOT NULL REFERENCES trials (number), epoch INTEGER NOT NULL,
   entry TEXT NOT NULL, PRIMARY KEY (trial, epoch));
 CREATE TABLE transitions (
   id INTEGER PRIMARY KEY, trial INTEGER NOT NULL, attempt INTEGER NOT NULL,
-  status TEXT NOT NULL, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+  status TEXT NOT NULL, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  worker TEXT);
 )";
+
+constexpr const char* kUpgradeFrom1 = R"(
+ALTER TABLE trials ADD COLUMN worker TEXT;
+ALTER TABLE trials ADD COLUMN heartbeat REAL;
+ALTER TABLE transitions ADD COLUMN worker TEXT;
+)";
+
+// Seconds since 1970 by SQLite's clock (unixepoch('subsec') needs SQLite 3.42).
+#define CUSWEEP_SQLITE_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 
 // Text that never throws: invalid UTF-8 in an error message is replaced, not fatal.
 std::string to_text(const json& j) {
@@ -68,6 +82,10 @@ class Statement {
         sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
   Statement& bind_null(int i) { return checked(sqlite3_bind_null(stmt_, i)); }
+  // NULL for an empty string.
+  Statement& bind_nullable(int i, const std::string& v) {
+    return v.empty() ? bind_null(i) : bind(i, v);
+  }
 
   // True while there is a row; false when done. Resets itself when done.
   bool step() {
@@ -184,6 +202,66 @@ class SqliteStudyStore final : public StudyStore {
     update.bind(1, to_text(summary)).run();
   }
 
+  std::string where() const override { return path_; }
+
+  void set_worker(const std::string& worker) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    worker_ = worker;
+  }
+
+  TrialClaim claim_next(int n_trials, double heartbeat_timeout_s) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);  // the write lock: claims of all processes serialize here
+    std::vector<ClaimCandidate> candidates;
+    Statement select(db_, path_,
+                     "SELECT number, status, coalesce(" CUSWEEP_SQLITE_NOW
+                     " - heartbeat, 1e300) FROM trials ORDER BY number");
+    while (select.step()) {
+      candidates.push_back({static_cast<uint64_t>(select.integer(0)),
+                            parse_trial_status(select.text(1), path_), select.real(2)});
+    }
+    TrialClaim claim = choose_claim(candidates, n_trials, heartbeat_timeout_s);
+    if (claim.kind != TrialClaim::kTrial) return claim;
+    const auto number = static_cast<int64_t>(claim.index);
+    StudyInfo info;
+    if (!read_study(&info)) throw StoreError(fmt::format("{}: no study recorded", path_));
+    Statement upsert(
+        db_, path_,
+        "INSERT INTO trials (number, name, status, searched, params, location, "
+        "worker, heartbeat) VALUES (?1, ?2, 'RUNNING', '{}', '{}', '', ?3, " CUSWEEP_SQLITE_NOW
+        ") ON CONFLICT (number) DO UPDATE SET status = 'RUNNING', worker = ?3, "
+        "heartbeat = " CUSWEEP_SQLITE_NOW
+        ", attempts = attempts + 1 "
+        "RETURNING attempts, searched");
+    upsert.bind(1, number).bind(2, trial_name(info.name, info.tag, claim.index));
+    upsert.bind_nullable(3, worker_);
+    if (!upsert.step())
+      throw StoreError(fmt::format("{}: claim of trial {} failed", path_, number));
+    claim.attempt = static_cast<int>(upsert.integer(0));
+    claim.searched = upsert.json_at(1);
+    upsert.reset();
+    add_transition(claim.index, "RUNNING");
+    tx.commit();
+    return claim;
+  }
+
+  void heartbeat() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Statement update(db_, path_,
+                     "UPDATE trials SET heartbeat = " CUSWEEP_SQLITE_NOW
+                     " WHERE worker = ? AND status = 'RUNNING'");
+    update.bind(1, worker_).run();
+  }
+
+  void delete_study() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);
+    exec(
+        "DELETE FROM evaluations; DELETE FROM transitions; DELETE FROM trials; "
+        "DELETE FROM study;");
+    tx.commit();
+  }
+
   bool claim_trial(const TrialRecord& t) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);
@@ -191,7 +269,16 @@ class SqliteStudyStore final : public StudyStore {
     if (recorded_status(t.index, &recorded) && is_final(parse_trial_status(recorded, path_))) {
       return false;
     }
+    if (!worker_.empty()) check_owner(t.index);
     statement(kDropEvaluations).bind(1, static_cast<int64_t>(t.index)).run();
+    if (!worker_.empty()) {
+      // claim_next made the attempt; this records its values.
+      Statement& values = statement(kRecordValues);
+      values.bind(1, t.name).bind(2, to_text(t.searched)).bind(3, to_text(t.params));
+      values.bind(4, t.location).bind(5, static_cast<int64_t>(t.index)).run();
+      tx.commit();
+      return true;
+    }
     Statement& claim = statement(kClaim);
     claim.bind(1, static_cast<int64_t>(t.index)).bind(2, t.name).bind(3, to_text(t.searched));
     claim.bind(4, to_text(t.params)).bind(5, t.location);
@@ -203,9 +290,12 @@ class SqliteStudyStore final : public StudyStore {
 
   void record_evaluation(uint64_t trial, int epoch, const json& entry) override {
     std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);
+    check_owner(trial);  // and a sign of life
     Statement& insert = statement(kAddEvaluation);
     insert.bind(1, static_cast<int64_t>(trial)).bind(2, static_cast<int64_t>(epoch));
     insert.bind(3, to_text(entry)).run();
+    tx.commit();
   }
 
   void finish_trial(const TrialRecord& t) override {
@@ -215,6 +305,7 @@ class SqliteStudyStore final : public StudyStore {
     if (!recorded_status(t.index, &recorded)) {
       throw StoreError(fmt::format("{}: trial {} finished but was never claimed", path_, t.name));
     }
+    check_owner(t.index);
     const bool changed = recorded != trial_status_name(t.status);
     Statement& update = statement(kFinish);
     update.bind(1, std::string(trial_status_name(t.status)));
@@ -263,7 +354,16 @@ class SqliteStudyStore final : public StudyStore {
   }
 
  private:
-  enum StatementId { kTrialStatus, kDropEvaluations, kClaim, kAddEvaluation, kFinish, kTransition };
+  enum StatementId {
+    kTrialStatus,
+    kDropEvaluations,
+    kClaim,
+    kAddEvaluation,
+    kFinish,
+    kTransition,
+    kTouch,
+    kRecordValues
+  };
 
   // BEGIN ... COMMIT; rolled back when left without commit(). A write transaction takes the
   // write lock at once (IMMEDIATE), so it waits (busy_timeout) at BEGIN rather than failing
@@ -327,7 +427,14 @@ class SqliteStudyStore final : public StudyStore {
                                   path_, id, kApplicationId),
                       hint);
     }
-    const int64_t version = pragma("PRAGMA user_version");
+    int64_t version = pragma("PRAGMA user_version");
+    if (version == 1) {
+      Transaction tx(*this);
+      exec(kUpgradeFrom1);
+      exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str());
+      tx.commit();
+      version = kSchemaVersion;
+    }
     if (version != kSchemaVersion) {
       throw UserError(fmt::format("{}: study format {}; this cusweep reads format {}", path_,
                                   version, kSchemaVersion),
@@ -339,17 +446,20 @@ class SqliteStudyStore final : public StudyStore {
     const char* sql[] = {
         "SELECT status FROM trials WHERE number = ?",
         "DELETE FROM evaluations WHERE trial = ?",
-        "INSERT INTO trials (number, name, status, searched, params, location) "
-        "VALUES (?1, ?2, 'RUNNING', ?3, ?4, ?5) ON CONFLICT (number) DO UPDATE SET "
+        "INSERT INTO trials (number, name, status, searched, params, location, heartbeat) "
+        "VALUES (?1, ?2, 'RUNNING', ?3, ?4, ?5, " CUSWEEP_SQLITE_NOW
+        ") ON CONFLICT (number) DO UPDATE SET "
         "name = ?2, status = 'RUNNING', searched = ?3, params = ?4, location = ?5, objective = "
         "NULL, "
         "ranked_evaluation = NULL, confusion = NULL, error = NULL, runtime_s = 0, "
-        "attempts = attempts + 1",
+        "attempts = attempts + 1, worker = NULL, heartbeat = " CUSWEEP_SQLITE_NOW,
         "INSERT OR REPLACE INTO evaluations (trial, epoch, entry) VALUES (?, ?, ?)",
         "UPDATE trials SET status = ?, objective = ?, ranked_evaluation = ?, confusion = ?, "
         "error = ?, runtime_s = ?, location = ? WHERE number = ?",
-        "INSERT INTO transitions (trial, attempt, status) "
-        "SELECT number, attempts, ? FROM trials WHERE number = ?"};
+        "INSERT INTO transitions (trial, attempt, status, worker) "
+        "SELECT number, attempts, ?, worker FROM trials WHERE number = ?",
+        "UPDATE trials SET heartbeat = " CUSWEEP_SQLITE_NOW " WHERE number = ? AND worker IS ?",
+        "UPDATE trials SET name = ?, searched = ?, params = ?, location = ? WHERE number = ?"};
     for (const char* s : sql)
       statements_.push_back(std::make_unique<Statement>(db_, path_, s));
   }
@@ -364,6 +474,19 @@ class SqliteStudyStore final : public StudyStore {
     *status = select.text(0);
     select.reset();
     return true;
+  }
+
+  // StoreError unless this runner (worker identity, or none) owns the trial: it was handed to
+  // another worker whose records must not be overwritten. Refreshes the trial's heartbeat.
+  void check_owner(uint64_t trial) {
+    Statement& touch = statement(kTouch);
+    touch.bind(1, static_cast<int64_t>(trial)).bind_nullable(2, worker_).run();
+    if (sqlite3_changes(db_) == 0) {
+      throw StoreError(
+          fmt::format("{}: trial {} is no longer this worker's ({}): it was handed "
+                      "to another worker after its heartbeat stopped",
+                      path_, trial, worker_.empty() ? "cusweep run" : worker_));
+    }
   }
 
   void add_transition(uint64_t trial, const std::string& status) {
@@ -410,6 +533,7 @@ class SqliteStudyStore final : public StudyStore {
   }
 
   std::string path_;
+  std::string worker_;  // set_worker; empty for the one runner of `cusweep run`
   sqlite3* db_ = nullptr;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Statement>> statements_;  // by StatementId

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs what cusweep needs on Debian 12 (only the packages that are missing).
 #   scripts/setup.sh          build and run: compiler, CMake, libraries, Fashion-MNIST
-#   scripts/setup.sh --test   also the test-only packages (GoogleTest, scikit-learn's CSVs)
+#   scripts/setup.sh --test   also the test-only packages (GoogleTest, scikit-learn's CSVs,
+#                             PostgreSQL for the tests of shared studies)
 #   scripts/setup.sh --bench  also the benchmark baselines (Debian's PyTorch, BLIS, Eigen)
 # The CUDA toolkit is not a Debian package: when /usr/local/cuda is present the CUDA backend
 # is built too; without it Debian's Thrust serves the CPU build.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
-  libfmt-dev zlib1g-dev libsqlite3-dev libopenblas-dev libthrust-dev dataset-fashion-mnist)
+  libfmt-dev zlib1g-dev libsqlite3-dev libpqxx-dev libopenblas-dev libthrust-dev
+  dataset-fashion-mnist)
 case "${1:-}" in
-  --test) packages+=(libgtest-dev libgmock-dev python3-sklearn clang-format) ;;
+  --test) packages+=(libgtest-dev libgmock-dev python3-sklearn clang-format postgresql) ;;
   --bench) packages+=(python3-torch libblis-dev libeigen3-dev) ;;
 esac
 

@@ -259,4 +259,37 @@ TEST(CliTest, ACorruptStudyExitsTwoNamingTheFile) {
   EXPECT_EQ(run("show " + out).status, 2);
 }
 
+// --storage (or CUSWEEP_STORAGE): an unknown scheme exits 2 naming the flag and what is
+// allowed; a server that cannot be reached exits 2; the password never appears.
+TEST(CliTest, StorageUrlsAreCheckedAndTheirPasswordsNeverShown) {
+  const std::string cfg =
+      write_temp("cli_storage.json",
+                 R"({"name": "st", "benchmark_function": "branin", "n_trials": 2,
+          "search_space": {"x1": {"type": "uniform", "low": -5, "high": 10},
+                           "x2": {"type": "uniform", "low": 0, "high": 15}}})");
+  const std::string out = (fs::path(::testing::TempDir()) / "cli_storage_out").string();
+  const Result scheme = run("run " + cfg + " --out " + out + " --storage mysql://u:hunter2x@h/db");
+  EXPECT_EQ(scheme.status, 2);
+  EXPECT_THAT(scheme.output, ::testing::AllOf(HasSubstr("--storage 'mysql://u:***@h/db'"),
+                                              HasSubstr("unknown scheme 'mysql'"),
+                                              HasSubstr("allowed: postgresql://")));
+  EXPECT_THAT(scheme.output, ::testing::Not(HasSubstr("hunter2x")));
+
+  // Port 1 on the loopback: nothing listens there.
+  const std::string closed = "postgresql://cusweep:hunter2x@127.0.0.1:1/db?password=hunter2x";
+  for (const std::string& args : {"run " + cfg + " --out " + out + " --storage '" + closed + "'",
+                                  "worker --storage '" + closed + "' --study st",
+                                  "show --storage '" + closed + "' --study st"}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr("postgresql://cusweep:***@127.0.0.1:1/db")) << args;
+    EXPECT_THAT(r.output, HasSubstr("cannot connect")) << args;
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("hunter2x"))) << args;
+  }
+  const Result env = run_shell("CUSWEEP_STORAGE=sqlite:///tmp/x.db " + std::string(CUSWEEP_BINARY) +
+                               " run " + cfg + " --out " + out);
+  EXPECT_EQ(env.status, 2);
+  EXPECT_THAT(env.output, HasSubstr("CUSWEEP_STORAGE 'sqlite:///tmp/x.db': unknown scheme"));
+}
+
 }  // namespace

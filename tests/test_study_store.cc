@@ -82,53 +82,7 @@ std::string user_error_of(const std::function<void()>& f) {
   return "no UserError";
 }
 
-TEST(StudyStoreTest, RoundTripsATrialWithItsHistory) {
-  const std::string dir = temp_dir("round_trip");
-  TrialRecord t;
-  t.index = 3;
-  t.name = "s_abcde_00003";
-  t.searched = {{"learning_rate", 0.001234567890123}};
-  t.params = {{"learning_rate", 0.001234567890123}, {"hidden_sizes", {64, 32}}};
-  t.location = "cpu:1";
-  t.status = TrialStatus::kRunning;
-  {
-    const auto store = open_sqlite_study(study_path(dir));
-    StudyInfo info;
-    info.name = "s";
-    info.tag = "abcde";
-    info.config = {{"n_trials", 4}};
-    info.fingerprint = {{"seed", 1}};
-    bool created = false;
-    EXPECT_EQ(store->create_or_load_study(info, &created).tag, "abcde");
-    EXPECT_TRUE(created);
-    ASSERT_TRUE(store->claim_trial(t));
-    for (int epoch = 1; epoch <= 2; ++epoch) {
-      json entry = {{"metrics", {{"eval_loss", 1.0 / (3 * epoch)}, {"epoch", epoch}}},
-                    {"objective", 1.0 / (3 * epoch)},
-                    {"train_loss", 0.1 * epoch}};
-      store->record_evaluation(t.index, epoch, entry);
-      t.history.push_back(entry);
-    }
-    t.status = TrialStatus::kTerminated;
-    t.objective = {1.0 / 6};
-    t.ranked_evaluation = 1;
-    t.confusion.num_classes = 2;
-    t.confusion.counts = {5, 1, 2, 7};
-    t.runtime_s = 0.123456789;
-    t.metrics = t.history.back()["metrics"];
-    t.epochs_done = 2;
-    store->finish_trial(t);
-    EXPECT_FALSE(store->claim_trial(t));  // finished: never claimed again
-  }
-  const auto store = open_sqlite_study(study_path(dir));
-  StudyInfo info;
-  ASSERT_TRUE(store->load_study(&info));
-  EXPECT_EQ(info.config, json({{"n_trials", 4}}));
-  const std::vector<TrialRecord> trials = store->load_trials();
-  ASSERT_EQ(trials.size(), 1u);
-  EXPECT_EQ(recorded(trials[0]), recorded(t));
-  EXPECT_EQ(trials[0].confusion.counts, t.confusion.counts);
-}
+// The round trip of a trial is in pg_test_study_store.cc, for SQLite and PostgreSQL alike.
 
 TEST(StudyStoreTest, ClaimingARunningTrialAgainDropsItsEvaluations) {
   const std::string dir = temp_dir("reclaim");

@@ -88,8 +88,27 @@ struct RunOptions {
   // When set and non-zero, no new trial starts and running ones stop after their current
   // evaluation (INTERRUPTED); results are still written. The CLI sets it from SIGINT/SIGTERM.
   const std::atomic<int>* stop = nullptr;
+
+  // Where the study is kept: "" = out_dir/study.db (SQLite); "postgresql://..." = that
+  // database, where `cusweep worker` processes on any host may join the study. With a
+  // database, run_sweep runs as one worker (see join_study) and returns the whole study.
+  std::string storage;
+  std::string study;  // the study's name in the database; default the config's name
+  // Worker mode: a trial whose worker sent no heartbeat for this long is handed to another.
+  double heartbeat_timeout_s = 60;
+  int max_concurrent_trials = 0;  // join_study: > 0 overrides the recorded config's
 };
 
+// Runs the sweep `config`: in out_dir's study.db by itself (trial i's values from (seed, i),
+// results independent of timing), or, with `options.storage`, as one worker of the study in
+// that database.
 SweepResult run_sweep(const SweepConfig& config, const RunOptions& options);
+
+// Joins a recorded study as a worker until every trial is final (or `options.stop`): the study
+// `options.study` in `options.storage`, or out_dir's study.db when storage is empty. The config
+// is the recorded one. Each slot claims the next trial from the study (claim_next), so any
+// number of worker processes share it; fused trials are off. Returns the whole study; writes
+// its result files into out_dir (when set) at the end.
+SweepResult join_study(const RunOptions& options);
 
 }  // namespace cusweep

@@ -1,0 +1,423 @@
+// A study in PostgreSQL (libpqxx 6), shared by any number of `cusweep worker` processes on any
+// number of hosts. One database holds many studies, keyed by name. Every transition is one
+// transaction; claim_next locks the study's row FOR UPDATE, so claims serialize: no trial is
+// handed to two workers and n_trials is honoured exactly. Heartbeats and their ages use the
+// server's clock, so the hosts' clocks need not agree. The URL's password never appears in a
+// message: messages name the URL redacted, and the password is scrubbed from server errors.
+#include <pqxx/pqxx>
+
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "study_store.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kSchemaVersion = 1;
+// Serializes schema creation across processes (pg_advisory_xact_lock key, "cswp").
+constexpr int64_t kSchemaLock = 0x63737770;
+
+constexpr const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS cusweep_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cusweep_studies (
+  study TEXT PRIMARY KEY, name TEXT NOT NULL, tag TEXT NOT NULL, config TEXT NOT NULL, config_path TEXT NOT NULL,
+  base_dir TEXT NOT NULL, fingerprint TEXT NOT NULL, summary TEXT,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS cusweep_trials (
+  study TEXT NOT NULL REFERENCES cusweep_studies (study) ON DELETE CASCADE,
+  number BIGINT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
+  searched TEXT NOT NULL, params TEXT NOT NULL, location TEXT NOT NULL,
+  objective TEXT, ranked_evaluation INTEGER, confusion TEXT, error TEXT,
+  runtime_s DOUBLE PRECISION NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 1,
+  worker TEXT, heartbeat TIMESTAMPTZ, PRIMARY KEY (study, number));
+CREATE TABLE IF NOT EXISTS cusweep_evaluations (
+  study TEXT NOT NULL, trial BIGINT NOT NULL, epoch INTEGER NOT NULL, entry TEXT NOT NULL,
+  PRIMARY KEY (study, trial, epoch),
+  FOREIGN KEY (study, trial) REFERENCES cusweep_trials (study, number) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS cusweep_transitions (
+  id BIGSERIAL PRIMARY KEY, study TEXT NOT NULL, trial BIGINT NOT NULL, attempt INTEGER NOT NULL,
+  status TEXT NOT NULL, worker TEXT, at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE INDEX IF NOT EXISTS cusweep_transitions_trial ON cusweep_transitions (study, trial);
+)";
+
+std::string to_text(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json confusion_json(const ConfusionMatrix& m) {
+  if (m.num_classes == 0) return nullptr;
+  return {{"num_classes", m.num_classes}, {"counts", m.counts}};
+}
+
+json json_field(const pqxx::field& f) {
+  return f.is_null() ? json() : json::parse(f.as<std::string>());
+}
+
+// A NULL parameter for an empty string (libpqxx sends a null `const char*` as NULL).
+const char* nullable(const std::string& s) {
+  return s.empty() ? nullptr : s.c_str();
+}
+
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
+
+// A connection to the database at `url` with cusweep's tables, and messages that never show
+// the password.
+class Database {
+ public:
+  explicit Database(const std::string& url)
+      : where_(redact_url(url)), password_(url_password(url)) {
+    try {
+      connection_ = std::make_unique<pqxx::connection>(url);
+      pqxx::work w(*connection_);
+      w.exec_params("SELECT pg_advisory_xact_lock($1)", kSchemaLock);
+      w.exec(kSchema);
+      const pqxx::result v = w.exec("SELECT version FROM cusweep_schema");
+      if (v.empty()) {
+        w.exec_params("INSERT INTO cusweep_schema (version) VALUES ($1)", kSchemaVersion);
+      } else if (v[0][0].as<int>() != kSchemaVersion) {
+        throw UserError(fmt::format("{}: study format {}; this cusweep reads format {}", where_,
+                                    v[0][0].as<int>(), kSchemaVersion),
+                        "use the cusweep version that recorded it");
+      }
+      w.commit();
+    } catch (const pqxx::broken_connection& e) {
+      throw UserError(fmt::format("{}: cannot connect: {}", where_, scrub(e.what())),
+                      "check the host, port, user, password and database of the storage URL");
+    } catch (const pqxx::failure& e) {
+      throw UserError(fmt::format("{}: {}", where_, scrub(e.what())),
+                      "check the user's rights on the database of the storage URL");
+    } catch (const std::invalid_argument& e) {  // a malformed connection string
+      throw UserError(fmt::format("{}: not a valid PostgreSQL URL: {}", where_, scrub(e.what())));
+    }
+  }
+
+  // One transaction, committed when `body` returns; the connection is serialized by a mutex.
+  template <class Body>
+  auto run(Body body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+      pqxx::work w(*connection_);
+      auto out = body(w);
+      w.commit();
+      return out;
+    } catch (const pqxx::broken_connection& e) {
+      throw StoreError(fmt::format("{}: connection lost: {}", where_, scrub(e.what())));
+    } catch (const pqxx::failure& e) {
+      throw StoreError(fmt::format("{}: {}", where_, scrub(e.what())));
+    }
+  }
+
+  const std::string& where() const { return where_; }
+
+ private:
+  // The server's first line, without the password should it quote it.
+  std::string scrub(const std::string& message) const {
+    std::string out = first_line(message);
+    if (password_.empty()) return out;
+    for (size_t p = out.find(password_); p != std::string::npos; p = out.find(password_, p))
+      out.replace(p, password_.size(), "***");
+    return out;
+  }
+
+  const std::string where_;     // the redacted URL
+  const std::string password_;  // scrubbed from messages
+  std::unique_ptr<pqxx::connection> connection_;
+  std::mutex mutex_;
+};
+
+class PostgresStudyStore final : public StudyStore {
+ public:
+  PostgresStudyStore(const std::string& url, const std::string& study)
+      : db_(url), where_(fmt::format("{} study '{}'", db_.where(), study)), study_(study) {}
+
+  std::string where() const override { return where_; }
+
+  void set_worker(const std::string& worker) override {
+    std::lock_guard<std::mutex> lock(worker_mutex_);
+    worker_ = worker;
+  }
+
+  StudyInfo create_or_load_study(const StudyInfo& fresh, bool* created) override {
+    return db_.run([&](pqxx::work& w) {
+      const pqxx::result r = w.exec_params(
+          "INSERT INTO cusweep_studies (study, name, tag, config, config_path, base_dir, "
+          "fingerprint, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+          "ON CONFLICT (study) DO NOTHING",
+          study_, fresh.name, fresh.tag, to_text(fresh.config), fresh.config_path, fresh.base_dir,
+          to_text(fresh.fingerprint), to_text(fresh.summary));
+      *created = r.affected_rows() == 1;
+      StudyInfo info;
+      read_study(w, &info);
+      return info;
+    });
+  }
+
+  bool load_study(StudyInfo* info) override {
+    return db_.run([&](pqxx::work& w) { return read_study(w, info); });
+  }
+
+  void update_config(const json& config) override {
+    db_.run([&](pqxx::work& w) {
+      return w.exec_params("UPDATE cusweep_studies SET config = $2 WHERE study = $1", study_,
+                           to_text(config));
+    });
+  }
+
+  void record_summary(const json& summary) override {
+    db_.run([&](pqxx::work& w) {
+      return w.exec_params("UPDATE cusweep_studies SET summary = $2 WHERE study = $1", study_,
+                           to_text(summary));
+    });
+  }
+
+  TrialClaim claim_next(int n_trials, double heartbeat_timeout_s) override {
+    const std::string worker = worker_id();
+    return db_.run([&](pqxx::work& w) {
+      // The study's row lock serializes the claims of every worker.
+      const pqxx::result study = w.exec_params(
+          "SELECT name, tag FROM cusweep_studies WHERE study = $1 FOR UPDATE", study_);
+      if (study.empty()) throw StoreError(fmt::format("{}: no study recorded", where_));
+      std::vector<ClaimCandidate> candidates;
+      const pqxx::result rows = w.exec_params(
+          "SELECT number, status, coalesce(extract(epoch FROM now() - heartbeat), 1e300) "
+          "FROM cusweep_trials WHERE study = $1 ORDER BY number",
+          study_);
+      for (const auto& row : rows) {
+        candidates.push_back({row[0].as<uint64_t>(),
+                              parse_trial_status(row[1].as<std::string>(), where_),
+                              row[2].as<double>()});
+      }
+      TrialClaim claim = choose_claim(candidates, n_trials, heartbeat_timeout_s);
+      if (claim.kind != TrialClaim::kTrial) return claim;
+      const auto number = static_cast<int64_t>(claim.index);
+      const std::string name =
+          trial_name(study[0][0].as<std::string>(), study[0][1].as<std::string>(), claim.index);
+      const pqxx::result r = w.exec_params(
+          "INSERT INTO cusweep_trials (study, number, name, status, searched, params, location, "
+          "worker, heartbeat) VALUES ($1, $2, $3, 'RUNNING', '{}', '{}', '', $4, now()) "
+          "ON CONFLICT (study, number) DO UPDATE SET status = 'RUNNING', worker = $4, "
+          "heartbeat = now(), attempts = cusweep_trials.attempts + 1 "
+          "RETURNING attempts, searched",
+          study_, number, name, nullable(worker));
+      claim.attempt = r[0][0].as<int>();
+      claim.searched = json_field(r[0][1]);
+      add_transition(w, number, "RUNNING");
+      return claim;
+    });
+  }
+
+  void heartbeat() override {
+    const std::string worker = worker_id();
+    db_.run([&](pqxx::work& w) {
+      return w.exec_params(
+          "UPDATE cusweep_trials SET heartbeat = now() WHERE study = $1 AND worker = $2 AND "
+          "status = 'RUNNING'",
+          study_, worker);
+    });
+  }
+
+  void delete_study() override {
+    db_.run([&](pqxx::work& w) {
+      w.exec_params("DELETE FROM cusweep_transitions WHERE study = $1", study_);
+      return w.exec_params("DELETE FROM cusweep_studies WHERE study = $1", study_);
+    });
+  }
+
+  bool claim_trial(const TrialRecord& t) override {
+    const std::string worker = worker_id();
+    return db_.run([&](pqxx::work& w) {
+      const auto number = static_cast<int64_t>(t.index);
+      const pqxx::result s = w.exec_params(
+          "SELECT status FROM cusweep_trials WHERE study = $1 AND number = $2 FOR UPDATE", study_,
+          number);
+      if (!s.empty() && is_final(parse_trial_status(s[0][0].as<std::string>(), where_))) {
+        return false;
+      }
+      if (!worker.empty()) check_owner(w, number, worker);
+      w.exec_params("DELETE FROM cusweep_evaluations WHERE study = $1 AND trial = $2", study_,
+                    number);
+      if (!worker.empty()) {
+        // claim_next made the attempt; this records its values.
+        w.exec_params(
+            "UPDATE cusweep_trials SET name = $3, searched = $4, params = $5, location = $6 "
+            "WHERE study = $1 AND number = $2",
+            study_, number, t.name, to_text(t.searched), to_text(t.params), t.location);
+        return true;
+      }
+      w.exec_params(
+          "INSERT INTO cusweep_trials (study, number, name, status, searched, params, location, "
+          "heartbeat) VALUES ($1, $2, $3, 'RUNNING', $4, $5, $6, now()) "
+          "ON CONFLICT (study, number) DO UPDATE SET name = $3, status = 'RUNNING', "
+          "searched = $4, params = $5, location = $6, objective = NULL, "
+          "ranked_evaluation = NULL, confusion = NULL, error = NULL, runtime_s = 0, "
+          "attempts = cusweep_trials.attempts + 1, worker = NULL, heartbeat = now()",
+          study_, number, t.name, to_text(t.searched), to_text(t.params), t.location);
+      add_transition(w, number, "RUNNING");
+      return true;
+    });
+  }
+
+  void record_evaluation(uint64_t trial, int epoch, const json& entry) override {
+    const std::string worker = worker_id();
+    db_.run([&](pqxx::work& w) {
+      check_owner(w, static_cast<int64_t>(trial), worker);
+      return w.exec_params(
+          "INSERT INTO cusweep_evaluations (study, trial, epoch, entry) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (study, trial, epoch) DO UPDATE SET entry = $4",
+          study_, static_cast<int64_t>(trial), epoch, to_text(entry));
+    });
+  }
+
+  void finish_trial(const TrialRecord& t) override {
+    const std::string worker = worker_id();
+    db_.run([&](pqxx::work& w) {
+      const auto number = static_cast<int64_t>(t.index);
+      const pqxx::result s = w.exec_params(
+          "SELECT status FROM cusweep_trials WHERE study = $1 AND number = $2 FOR UPDATE", study_,
+          number);
+      if (s.empty()) {
+        throw StoreError(
+            fmt::format("{}: trial {} finished but was never claimed", where_, t.name));
+      }
+      check_owner(w, number, worker);
+      const bool changed = s[0][0].as<std::string>() != trial_status_name(t.status);
+      const std::string objective = t.objective.empty() ? "" : to_text(t.objective);
+      w.exec_params(
+          "UPDATE cusweep_trials SET status = $3, objective = $4, ranked_evaluation = $5, "
+          "confusion = $6, error = $7, runtime_s = $8, location = $9 "
+          "WHERE study = $1 AND number = $2",
+          study_, number, std::string(trial_status_name(t.status)), nullable(objective),
+          t.ranked_evaluation, to_text(confusion_json(t.confusion)), nullable(t.error), t.runtime_s,
+          t.location);
+      if (changed) add_transition(w, number, trial_status_name(t.status));
+      return 0;
+    });
+  }
+
+  std::vector<TrialRecord> load_trials() override {
+    return db_.run([&](pqxx::work& w) {
+      std::vector<TrialRecord> trials;
+      const pqxx::result rows = w.exec_params(
+          "SELECT number, name, status, searched, params, location, objective, "
+          "ranked_evaluation, confusion, error, runtime_s FROM cusweep_trials "
+          "WHERE study = $1 ORDER BY number",
+          study_);
+      for (const auto& row : rows)
+        trials.push_back(trial_from_row(row));
+      const pqxx::result evaluations = w.exec_params(
+          "SELECT trial, epoch, entry FROM cusweep_evaluations WHERE study = $1 "
+          "ORDER BY trial, epoch",
+          study_);
+      size_t k = 0;
+      for (const auto& e : evaluations) {
+        const auto trial = e[0].as<uint64_t>();
+        while (k < trials.size() && trials[k].index < trial)
+          ++k;
+        if (k == trials.size() || trials[k].index != trial) continue;
+        TrialRecord& t = trials[k];
+        t.history.push_back(json_field(e[2]));
+        t.epochs_done = e[1].as<int>();
+        t.metrics = t.history.back().value("metrics", json::object());
+      }
+      return trials;
+    });
+  }
+
+ private:
+  std::string worker_id() {
+    std::lock_guard<std::mutex> lock(worker_mutex_);
+    return worker_;
+  }
+
+  // StoreError unless `worker` (or the one runner of `cusweep run`, when empty) owns the trial:
+  // it was handed to another worker whose records must not be overwritten. Refreshes the
+  // trial's heartbeat.
+  void check_owner(pqxx::work& w, int64_t number, const std::string& worker) {
+    const pqxx::result r = w.exec_params(
+        "UPDATE cusweep_trials SET heartbeat = now() WHERE study = $1 AND number = $2 AND "
+        "worker IS NOT DISTINCT FROM $3",
+        study_, number, nullable(worker));
+    if (r.affected_rows() == 0) {
+      throw StoreError(
+          fmt::format("{}: trial {} is no longer this worker's ({}): it was handed "
+                      "to another worker after its heartbeat stopped",
+                      where_, number, worker.empty() ? "cusweep run" : worker));
+    }
+  }
+
+  void add_transition(pqxx::work& w, int64_t number, const std::string& status) {
+    w.exec_params(
+        "INSERT INTO cusweep_transitions (study, trial, attempt, status, worker) "
+        "SELECT study, number, attempts, $3, worker FROM cusweep_trials "
+        "WHERE study = $1 AND number = $2",
+        study_, number, status);
+  }
+
+  bool read_study(pqxx::work& w, StudyInfo* info) {
+    const pqxx::result r = w.exec_params(
+        "SELECT name, tag, config, config_path, base_dir, fingerprint, summary "
+        "FROM cusweep_studies WHERE study = $1",
+        study_);
+    if (r.empty()) return false;
+    if (info != nullptr) {
+      info->name = r[0][0].as<std::string>();
+      info->tag = r[0][1].as<std::string>();
+      info->config = json_field(r[0][2]);
+      info->config_path = r[0][3].as<std::string>();
+      info->base_dir = r[0][4].as<std::string>();
+      info->fingerprint = json_field(r[0][5]);
+      info->summary = json_field(r[0][6]);
+    }
+    return true;
+  }
+
+  TrialRecord trial_from_row(const pqxx::row& row) const {
+    TrialRecord t;
+    t.index = row[0].as<uint64_t>();
+    t.name = row[1].as<std::string>();
+    t.status = parse_trial_status(row[2].as<std::string>(), where_);
+    t.searched = json_field(row[3]);
+    t.params = json_field(row[4]);
+    t.location = row[5].as<std::string>();
+    if (!row[6].is_null()) t.objective = json_field(row[6]).get<std::vector<double>>();
+    t.ranked_evaluation = row[7].is_null() ? -1 : row[7].as<int>();
+    const json confusion = json_field(row[8]);
+    if (confusion.is_object()) {
+      t.confusion.num_classes = confusion["num_classes"].get<int>();
+      t.confusion.counts = confusion["counts"].get<std::vector<int64_t>>();
+    }
+    t.error = row[9].is_null() ? "" : row[9].as<std::string>();
+    t.runtime_s = row[10].as<double>();
+    return t;
+  }
+
+  Database db_;
+  const std::string where_;  // for messages: the redacted URL and the study
+  const std::string study_;
+  std::mutex worker_mutex_;
+  std::string worker_;  // set_worker; empty for the one runner of `cusweep run`
+};
+
+}  // namespace
+
+std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const std::string& study) {
+  return std::make_unique<PostgresStudyStore>(url, study);
+}
+
+std::vector<std::string> list_postgres_studies(const std::string& url) {
+  Database db(url);
+  return db.run([](pqxx::work& w) {
+    std::vector<std::string> names;
+    for (const auto& row : w.exec("SELECT study FROM cusweep_studies ORDER BY study"))
+      names.push_back(row[0].as<std::string>());
+    return names;
+  });
+}
+
+}  // namespace cusweep

@@ -1,0 +1,489 @@
+// Studies shared by workers, on a real PostgreSQL server (started for the test run by the
+// postgres_start fixture, scripts/pg_server.sh) and on SQLite: the store's round trip, atomic
+// claims, heartbeats and handover, ownership, and `cusweep worker` processes sharing a study
+// (one of them killed -9). PostgreSQL tests skip, saying why, when no server could be started.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cusweep/config.h"
+#include "cusweep/runner.h"
+#include "results.h"
+#include "study_store.h"
+
+namespace cusweep {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+std::string read_line(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// The test server's URL, or "" with the reason in `why`.
+std::string server_url(std::string* why) {
+  const fs::path dir = CUSWEEP_PG_DIR;
+  if (fs::exists(dir / "url")) return read_line(dir / "url");
+  *why = fs::exists(dir / "unavailable")
+             ? "no PostgreSQL server: " + read_line(dir / "unavailable")
+             : "no PostgreSQL server: " + (dir / "url").string() +
+                   " is missing (run through ctest, which starts one: postgres_start)";
+  return "";
+}
+
+#define REQUIRE_SERVER(url)                 \
+  std::string why;                          \
+  const std::string url = server_url(&why); \
+  if (url.empty()) GTEST_SKIP() << why
+
+std::string temp_dir(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("cusweep_pg_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+// A study name no other test (or earlier run) uses.
+std::string unique_study(const std::string& name) {
+  return fmt::format("{}_{}", name, getpid());
+}
+
+json quadratic_config(int n_trials, int concurrent, int epochs) {
+  const json uniform = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
+  return {{"name", "quad"},
+          {"benchmark_function", {{"function", "quadratic"}, {"epochs", epochs}}},
+          {"search_space", {{"x1", uniform}, {"x2", uniform}}},
+          {"n_trials", n_trials},
+          {"max_concurrent_trials", concurrent},
+          {"seed", 5}};
+}
+
+// Records the study of `j` as `cusweep run` would, without running a trial.
+void create_study(StudyStore& store, const json& j) {
+  const SweepConfig c = parse_sweep_config(j, "quad.json", ".");
+  StudyInfo info;
+  info.name = c.name;
+  info.tag = "abcde";
+  info.config = j;
+  info.config_path = "quad.json";
+  info.base_dir = fs::current_path().string();
+  info.fingerprint = study_fingerprint(c);
+  bool created = false;
+  store.create_or_load_study(info, &created);
+  ASSERT_TRUE(created);
+}
+
+// The store under test: "sqlite" (one file; every open is another connection to it) or
+// "postgresql" (one study of the test server; every open is another connection).
+class SharedStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string id = name.substr(0, name.find('/'));
+    if (GetParam() == "postgresql") {
+      url_ = server_url(&why_);
+      if (url_.empty()) GTEST_SKIP() << why_;
+      study_ = unique_study(id);
+      open()->delete_study();
+    } else {
+      path_ = study_path(temp_dir("store_" + id));
+    }
+  }
+
+  std::unique_ptr<StudyStore> open(const std::string& worker = "") {
+    std::unique_ptr<StudyStore> store =
+        url_.empty() ? open_sqlite_study(path_) : open_postgres_study(url_, study_);
+    store->set_worker(worker);
+    return store;
+  }
+
+  std::string url_, why_, study_, path_;
+};
+
+TrialRecord trial(uint64_t index) {
+  TrialRecord t;
+  t.index = index;
+  t.name = trial_name("quad", "abcde", index);
+  t.searched = {{"x1", 0.125 * static_cast<double>(index % 8)}, {"x2", 0.5}};
+  t.params = t.searched;
+  t.location = "cpu:0";
+  t.status = TrialStatus::kRunning;
+  return t;
+}
+
+TEST_P(SharedStoreTest, RoundTripsATrialWithItsHistory) {
+  TrialRecord t = trial(3);
+  t.searched = {{"learning_rate", 0.001234567890123}};
+  t.params = {{"learning_rate", 0.001234567890123}, {"hidden_sizes", {64, 32}}};
+  {
+    const auto store = open();
+    create_study(*store, quadratic_config(4, 1, 2));
+    ASSERT_TRUE(store->claim_trial(t));
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+      json entry = {{"metrics", {{"eval_loss", 1.0 / (3 * epoch)}, {"epoch", epoch}}},
+                    {"objective", 1.0 / (3 * epoch)},
+                    {"train_loss", 0.1 * epoch}};
+      store->record_evaluation(t.index, epoch, entry);
+      t.history.push_back(entry);
+    }
+    t.status = TrialStatus::kTerminated;
+    t.objective = {1.0 / 6};
+    t.ranked_evaluation = 1;
+    t.confusion.num_classes = 2;
+    t.confusion.counts = {5, 1, 2, 7};
+    t.runtime_s = 0.123456789;
+    t.error = "";
+    t.metrics = t.history.back()["metrics"];
+    t.epochs_done = 2;
+    store->finish_trial(t);
+    EXPECT_FALSE(store->claim_trial(t));  // finished: never claimed again
+  }
+  const auto store = open();
+  StudyInfo info;
+  ASSERT_TRUE(store->load_study(&info));
+  EXPECT_EQ(info.name, "quad");
+  EXPECT_EQ(info.tag, "abcde");
+  EXPECT_EQ(info.config["n_trials"], 4);
+  const std::vector<TrialRecord> trials = store->load_trials();
+  ASSERT_EQ(trials.size(), 1u);
+  json a = trial_json(trials[0]), b = trial_json(t);
+  a.erase("objective_explanation");
+  b.erase("objective_explanation");
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(trials[0].confusion.counts, t.confusion.counts);
+}
+
+// 4 connections claim at once: every number is handed out once, exactly n_trials of them.
+TEST_P(SharedStoreTest, ClaimsAreAtomicAcrossConnections) {
+  constexpr int kTrials = 40;
+  create_study(*open(), quadratic_config(kTrials, 1, 1));
+  std::vector<std::vector<uint64_t>> claimed(4);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&, w] {
+      const auto store = open(fmt::format("worker{}", w));
+      for (;;) {
+        const TrialClaim c = store->claim_next(kTrials, 60);
+        if (c.kind == TrialClaim::kDone) return;
+        if (c.kind == TrialClaim::kWait) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        EXPECT_EQ(c.attempt, 1);
+        TrialRecord t = trial(c.index);
+        EXPECT_TRUE(store->claim_trial(t));
+        t.status = TrialStatus::kTerminated;
+        store->finish_trial(t);
+        claimed[w].push_back(c.index);
+      }
+    });
+  }
+  for (auto& w : workers)
+    w.join();
+  std::multiset<uint64_t> all;
+  for (const auto& c : claimed)
+    all.insert(c.begin(), c.end());
+  ASSERT_EQ(all.size(), static_cast<size_t>(kTrials));
+  for (int i = 0; i < kTrials; ++i)
+    EXPECT_EQ(all.count(i), 1u) << i;
+  const std::vector<TrialRecord> trials = open()->load_trials();
+  ASSERT_EQ(trials.size(), static_cast<size_t>(kTrials));
+  for (const TrialRecord& t : trials)
+    EXPECT_EQ(t.status, TrialStatus::kTerminated) << t.name;
+}
+
+TEST_P(SharedStoreTest, HeartbeatsKeepATrialAndSilenceHandsItOver) {
+  create_study(*open(), quadratic_config(2, 1, 1));
+  const auto a = open("a");
+  const auto b = open("b");
+  ASSERT_EQ(a->claim_next(2, 0.6).index, 0u);
+  TrialRecord t0 = trial(0);
+  ASSERT_TRUE(a->claim_trial(t0));
+  ASSERT_EQ(b->claim_next(2, 0.6).index, 1u);  // trial 0 is alive: the next number
+  for (int k = 0; k < 4; ++k) {                // a's heartbeats keep trial 0 its own
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    a->heartbeat();
+    b->heartbeat();
+    EXPECT_EQ(b->claim_next(2, 0.6).kind, TrialClaim::kWait) << k;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // a falls silent
+  b->heartbeat();
+  const TrialClaim c = b->claim_next(2, 0.6);
+  ASSERT_EQ(c.kind, TrialClaim::kTrial);
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_TRUE(c.handed_over);
+  EXPECT_EQ(c.attempt, 2);
+  EXPECT_EQ(c.searched, t0.searched);  // run again with the values it had
+
+  // a wakes up: none of its writes may touch b's trial.
+  EXPECT_THROW(a->record_evaluation(0, 1, {{"objective", 9.0}}), StoreError);
+  t0.status = TrialStatus::kTerminated;
+  EXPECT_THROW(a->finish_trial(t0), StoreError);
+  EXPECT_THROW(a->claim_trial(t0), StoreError);
+  a->heartbeat();  // refreshes nothing of b's
+
+  TrialRecord mine = trial(0);
+  ASSERT_TRUE(b->claim_trial(mine));
+  b->record_evaluation(0, 1, {{"objective", 1.0}});
+  mine.status = TrialStatus::kTerminated;
+  b->finish_trial(mine);
+  TrialRecord other = trial(1);
+  ASSERT_TRUE(b->claim_trial(other));
+  other.status = TrialStatus::kPruned;
+  b->finish_trial(other);
+  EXPECT_EQ(b->claim_next(2, 0.6).kind, TrialClaim::kDone);
+  const std::vector<TrialRecord> trials = b->load_trials();
+  ASSERT_EQ(trials.size(), 2u);
+  ASSERT_EQ(trials[0].history.size(), 1u);
+  EXPECT_EQ(trials[0].history[0]["objective"], 1.0);
+}
+
+TEST_P(SharedStoreTest, AnInterruptedTrialIsClaimedAgainAtOnce) {
+  create_study(*open(), quadratic_config(1, 1, 1));
+  const auto a = open("a");
+  ASSERT_EQ(a->claim_next(1, 60).kind, TrialClaim::kTrial);
+  TrialRecord t = trial(0);
+  ASSERT_TRUE(a->claim_trial(t));
+  t.status = TrialStatus::kInterrupted;  // Ctrl-C
+  a->finish_trial(t);
+  const TrialClaim c = open("b")->claim_next(1, 60);
+  EXPECT_EQ(c.kind, TrialClaim::kTrial);
+  EXPECT_FALSE(c.handed_over);
+  EXPECT_EQ(c.attempt, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, SharedStoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+// ---- `cusweep worker` processes.
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, STDOUT_FILENO);
+    dup2(out, STDERR_FILENO);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(CUSWEEP_BINARY));
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(CUSWEEP_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Per trial: how many times it was claimed (RUNNING transitions) and finished (TERMINATED).
+struct Counts {
+  std::map<int64_t, int> claims, finishes;
+  std::set<std::string> workers;  // that finished a trial
+};
+
+Counts postgres_counts(const std::string& url, const std::string& study) {
+  pqxx::connection c(url);
+  pqxx::work w(c);
+  Counts n;
+  for (const auto& row : w.exec_params(
+           "SELECT trial, status, worker FROM cusweep_transitions WHERE study = $1", study)) {
+    const std::string status = row[1].as<std::string>();
+    if (status == "RUNNING") ++n.claims[row[0].as<int64_t>()];
+    if (status == "TERMINATED") {
+      ++n.finishes[row[0].as<int64_t>()];
+      n.workers.insert(row[2].as<std::string>());
+    }
+  }
+  return n;
+}
+
+Counts sqlite_counts(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "SELECT trial, status, worker FROM transitions", -1, &s, nullptr);
+  Counts n;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    const std::string status = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
+    if (status == "RUNNING") ++n.claims[sqlite3_column_int64(s, 0)];
+    if (status == "TERMINATED") {
+      ++n.finishes[sqlite3_column_int64(s, 0)];
+      n.workers.insert(reinterpret_cast<const char*>(sqlite3_column_text(s, 2)));
+    }
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return n;
+}
+
+// Every trial below n finished once; `claimed_twice` lists those claimed more than once.
+void expect_each_finished_once(const Counts& n, int n_trials, std::set<int64_t>* claimed_twice) {
+  EXPECT_EQ(n.finishes.size(), static_cast<size_t>(n_trials));
+  for (int64_t i = 0; i < n_trials; ++i) {
+    EXPECT_EQ(n.finishes.count(i) ? n.finishes.at(i) : 0, 1) << "trial " << i;
+    if (n.claims.count(i) && n.claims.at(i) > 1) claimed_twice->insert(i);
+  }
+}
+
+// Waits for workers `first`.. (each exits 0); checks that the study's 200 trials all
+// terminated with every epoch recorded; returns its counts.
+Counts finish_workers(const std::vector<pid_t>& pids, size_t first, const std::string& dir,
+                      const std::string& url, const std::string& study, size_t epochs) {
+  for (size_t w = first; w < pids.size(); ++w) {
+    EXPECT_EQ(wait_exit(pids[w]), 0) << slurp(fmt::format("{}/worker{}.log", dir, w));
+  }
+  const std::vector<TrialRecord> trials = open_postgres_study(url, study)->load_trials();
+  EXPECT_EQ(trials.size(), 200u);
+  for (const TrialRecord& t : trials) {
+    EXPECT_EQ(t.status, TrialStatus::kTerminated) << t.name;
+    EXPECT_EQ(t.history.size(), epochs) << t.name;
+  }
+  return postgres_counts(url, study);
+}
+
+TEST(WorkerProcessTest, FourWorkersOnOnePostgresStudyRunEachTrialOnce) {
+  REQUIRE_SERVER(url);
+  const std::string study = unique_study("four_workers");
+  const std::string dir = temp_dir("four_workers");
+  open_postgres_study(url, study)->delete_study();
+  create_study(*open_postgres_study(url, study), quadratic_config(200, 2, 4));
+  std::vector<pid_t> pids;
+  for (int w = 0; w < 4; ++w) {
+    pids.push_back(spawn(
+        {"worker", "--storage", url, "--study", study, "--out", fmt::format("{}/out{}", dir, w)},
+        fmt::format("{}/worker{}.log", dir, w)));
+  }
+  const Counts n = finish_workers(pids, 0, dir, url, study, 4);
+  std::set<int64_t> twice;
+  expect_each_finished_once(n, 200, &twice);
+  EXPECT_TRUE(twice.empty()) << "claimed twice: " << twice.size() << " trials";
+  EXPECT_GE(n.workers.size(), 2u) << "the workers did not share the study";
+  // Each worker's --out holds the whole study.
+  std::ifstream jsonl(dir + "/out0/trials.jsonl");
+  std::string line;
+  size_t lines = 0;
+  while (std::getline(jsonl, line))
+    ++lines;
+  EXPECT_EQ(lines, 200u);
+}
+
+TEST(WorkerProcessTest, AKilledWorkersTrialIsRecoveredAfterTheHeartbeatTimeout) {
+  REQUIRE_SERVER(url);
+  const std::string study = unique_study("killed_worker");
+  const std::string dir = temp_dir("killed_worker");
+  open_postgres_study(url, study)->delete_study();
+  create_study(*open_postgres_study(url, study), quadratic_config(200, 2, 12));
+  std::vector<pid_t> pids;
+  for (int w = 0; w < 4; ++w) {
+    pids.push_back(spawn({"worker", "--storage", url, "--study", study, "--heartbeat-timeout", "2"},
+                         fmt::format("{}/worker{}.log", dir, w)));
+  }
+  // Kill worker 0 while it runs a trial that has recorded evaluations.
+  pqxx::connection c(url);
+  const std::string victim = fmt::format("%:{}:%", pids[0]);
+  // Its RUNNING trials; with `evaluated`, only those that recorded an evaluation.
+  const auto owned = [&](bool evaluated) {
+    pqxx::work w(c);
+    std::set<int64_t> running;
+    for (const auto& row : w.exec_params(
+             "SELECT t.number FROM cusweep_trials t WHERE t.study = $1 AND t.worker LIKE $2 "
+             "AND t.status = 'RUNNING' AND (NOT $3 OR EXISTS (SELECT 1 FROM "
+             "cusweep_evaluations e WHERE e.study = t.study AND e.trial = t.number))",
+             study, victim, evaluated))
+      running.insert(row[0].as<int64_t>());
+    return running;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  while (owned(true).empty() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pids[0], SIGKILL);
+  EXPECT_EQ(wait_exit(pids[0]), 128 + SIGKILL);
+  const std::set<int64_t> orphans = owned(false);
+  ASSERT_FALSE(orphans.empty()) << "worker 0 ran no trial when it was killed";
+  const Counts n = finish_workers(pids, 1, dir, url, study, 12);
+  std::set<int64_t> twice;
+  expect_each_finished_once(n, 200, &twice);
+  EXPECT_EQ(twice, orphans) << "only the killed worker's trials run again";
+  std::string logs;
+  for (int w = 1; w < 4; ++w)
+    logs += slurp(fmt::format("{}/worker{}.log", dir, w));
+  EXPECT_THAT(logs, HasSubstr("heartbeat stopped; running it again here (attempt 2)"));
+}
+
+TEST(WorkerProcessTest, TwoWorkersShareOneStudyDb) {
+  const std::string dir = temp_dir("sqlite_workers");
+  create_study(*open_sqlite_study(study_path(dir)), quadratic_config(60, 2, 3));
+  const pid_t a = spawn({"worker", "--out", dir}, dir + "/a.log");
+  const pid_t b = spawn({"worker", "--out", dir}, dir + "/b.log");
+  EXPECT_EQ(wait_exit(a), 0) << slurp(dir + "/a.log");
+  EXPECT_EQ(wait_exit(b), 0) << slurp(dir + "/b.log");
+  std::set<int64_t> twice;
+  expect_each_finished_once(sqlite_counts(study_path(dir)), 60, &twice);
+  EXPECT_TRUE(twice.empty());
+  EXPECT_THAT(slurp(dir + "/a.log"), HasSubstr("Best trial"));
+}
+
+TEST(WorkerProcessTest, AMissingStudyIsAUserErrorListingThoseThere) {
+  REQUIRE_SERVER(url);
+  const std::string study = unique_study("present");
+  create_study(*open_postgres_study(url, study), quadratic_config(1, 1, 1));
+  const std::string dir = temp_dir("missing");
+  const pid_t pid = spawn({"worker", "--storage", url, "--study", "no_such_study"}, dir + "/log");
+  EXPECT_EQ(wait_exit(pid), 2);
+  EXPECT_THAT(
+      slurp(dir + "/log"),
+      ::testing::AllOf(HasSubstr("study 'no_such_study': no such study"), HasSubstr(study)));
+}
+
+// `cusweep run --storage` creates the study and runs as a worker; show reads it back.
+TEST(WorkerProcessTest, RunWithStorageThenShow) {
+  REQUIRE_SERVER(url);
+  const std::string study = unique_study("run_show");
+  const std::string dir = temp_dir("run_show");
+  open_postgres_study(url, study)->delete_study();
+  const std::string config = dir + "/quad.json";
+  std::ofstream(config) << quadratic_config(12, 2, 2).dump();
+  const pid_t run =
+      spawn({"run", config, "--storage", url, "--study", study, "--out", dir + "/out", "--quiet"},
+            dir + "/run.log");
+  ASSERT_EQ(wait_exit(run), 0) << slurp(dir + "/run.log");
+  const pid_t again =
+      spawn({"run", config, "--storage", url, "--study", study}, dir + "/again.log");
+  EXPECT_EQ(wait_exit(again), 2);
+  EXPECT_THAT(slurp(dir + "/again.log"), HasSubstr("--resume"));
+  const pid_t show = spawn({"show", "--storage", url, "--study", study}, dir + "/show.log");
+  ASSERT_EQ(wait_exit(show), 0) << slurp(dir + "/show.log");
+  EXPECT_THAT(slurp(dir + "/show.log"), HasSubstr("Number of trials: 12 (12 TERMINATED)"));
+}
+
+}  // namespace
+}  // namespace cusweep
