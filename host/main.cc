@@ -262,7 +262,7 @@ int worker_command(const WorkerArgs& args) {
   install_stop_handlers();
   const SweepResult result = join_study(options);
   const std::unique_ptr<StudyStore> store = options.storage.empty()
-                                                ? open_sqlite_study(study_path(args.out))
+                                                ? open_sqlite_study(study_path(args.out), true)
                                                 : open_postgres_study(options.storage, args.study);
   const StudySnapshot study = read_study(*store);
   std::printf("%s", final_report(result, study.config).c_str());

@@ -75,6 +75,7 @@ std::vector<double> values_of(const std::vector<ObjectiveValue>& v) {
 
 // The study a sweep records into out_dir, with what an earlier run recorded.
 struct OpenedStudy {
+  std::unique_ptr<StudyFolderLock> lock;  // out_dir's study, while this process runs it
   std::unique_ptr<StudyStore> store;
   std::string tag;                    // of the trial names
   std::vector<TrialRecord> recorded;  // by an earlier run, in index order
@@ -92,8 +93,10 @@ std::unique_ptr<StudyStore> open_store(const RunOptions& options, const std::str
 
 OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
   const bool overwrite = options.existing_study == ExistingStudy::kOverwrite;
-  if (overwrite && options.storage.empty()) remove_sqlite_study(study_path(options.out_dir));
   OpenedStudy study;
+  if (options.storage.empty())
+    study.lock = std::make_unique<StudyFolderLock>(options.out_dir, true);
+  if (overwrite && options.storage.empty()) remove_sqlite_study(study_path(options.out_dir));
   study.store = open_store(options, config.name);
   if (overwrite && !options.storage.empty()) study.store->delete_study();
   const std::string path = study.store->where();
@@ -903,6 +906,9 @@ SweepResult join_study(const RunOptions& options) {
   } else if (options.study.empty()) {
     throw UserError("cusweep worker --storage: no --study NAME given",
                     "the study's name is the config's \"name\" unless run with --study");
+  }
+  if (options.storage.empty()) {
+    study.lock = std::make_unique<StudyFolderLock>(options.out_dir, false);
   }
   study.store = open_store(options, options.study);
   StudyInfo info;

@@ -2,8 +2,12 @@
 // words, and the objective explanations rebuilt from recorded metrics.
 #include "study_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -65,6 +69,46 @@ std::string trial_name(const std::string& sweep, const std::string& tag, uint64_
   return fmt::format("{}_{}_{:05d}", sweep, tag, index);
 }
 
+StudyFolderLock::StudyFolderLock(const std::string& out_dir, bool exclusive) {
+  const std::string path = (std::filesystem::path(out_dir) / "study.lock").string();
+  fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw UserError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)),
+                    "check the permissions of --out");
+  }
+  if (flock(fd_, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+    char pid[32] = {};
+    const ssize_t n = pread(fd_, pid, sizeof(pid) - 1, 0);
+    close(fd_);
+    fd_ = -1;
+    const std::string holder = n > 0 ? fmt::format(" (pid {})", std::string(pid, n)) : "";
+    throw UserError(fmt::format("{}: the study is in use by another cusweep{}", out_dir, holder),
+                    exclusive
+                        ? "wait for it to finish or stop it (cusweep show DIR shows its progress); "
+                          "more processes join a study with cusweep worker --out DIR"
+                        : "a study that cusweep run is running takes no workers; stop it and run "
+                          "workers alone");
+  }
+  // Whoever holds the lock says who it is (the last of several workers); only for messages.
+  const std::string pid = std::to_string(getpid());
+  [[maybe_unused]] const bool said =
+      ftruncate(fd_, 0) == 0 && pwrite(fd_, pid.data(), pid.size(), 0) >= 0;
+}
+
+StudyFolderLock::~StudyFolderLock() {
+  if (fd_ >= 0) close(fd_);  // releases the flock
+}
+
+json parse_recorded_json(const std::string& text, const std::string& where) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception&) {
+    throw UserError(fmt::format("{}: the study is damaged: a recorded value is not JSON: {}", where,
+                                json_excerpt(text)),
+                    "restore the study from a copy, or --overwrite to start a new one");
+  }
+}
+
 std::string study_path(const std::string& out_dir) {
   return (std::filesystem::path(out_dir) / "study.db").string();
 }
@@ -96,7 +140,7 @@ StudySnapshot read_study(const std::string& out_dir) {
     throw UserError(fmt::format("{}: no study here ({} is missing)", out_dir, path),
                     "cusweep run CONFIG --out DIR records one");
   }
-  return read_study(*open_sqlite_study(path));
+  return read_study(*open_sqlite_study(path, true));
 }
 
 StudySnapshot read_study(StudyStore& store) {

@@ -105,8 +105,9 @@ std::string trial_name(const std::string& sweep, const std::string& tag, uint64_
 std::string study_path(const std::string& out_dir);
 
 // Opens (creating if missing) the SQLite study at `path`: WAL journal, synchronous=FULL.
-// UserError naming the file when it is not a cusweep study or cannot be opened.
-std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path);
+// UserError naming the file when it is not a cusweep study or cannot be opened. `read_only`
+// (show) never writes, creates or upgrades, so it reads studies this user may not write.
+std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path, bool read_only = false);
 
 // True for postgresql://... and postgres://... URLs.
 bool is_postgres_url(const std::string& url);
@@ -145,6 +146,21 @@ std::string make_worker_id();
 // Removes the study at `path` (the database and its WAL files); --overwrite.
 void remove_sqlite_study(const std::string& path);
 
+// A lock on an output folder's study (flock on DIR/study.lock), held while a process runs it:
+// `cusweep run` holds it alone, `cusweep worker` processes share it. A second `run`, or a run
+// beside workers, is refused at once (UserError naming the folder and the holder's pid)
+// instead of training the same trials twice. Released when destroyed or the process ends.
+class StudyFolderLock {
+ public:
+  StudyFolderLock(const std::string& out_dir, bool exclusive);
+  ~StudyFolderLock();
+  StudyFolderLock(const StudyFolderLock&) = delete;
+  StudyFolderLock& operator=(const StudyFolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // The parts of a config that give recorded trials their meaning: name, search space, objective
 // (objective, direction, scope, metrics, average), sampler, seed, model, training, data and
 // benchmark function. Changing one of these on resume is refused.
@@ -176,6 +192,9 @@ SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
 
 // Fills each finished trial's objective explanation from its ranked evaluation's metrics.
 void restore_explanations(const SweepConfig& config, std::vector<TrialRecord>& trials);
+
+// A JSON value read back from a study; a damaged one is a UserError naming `where`.
+nlohmann::json parse_recorded_json(const std::string& text, const std::string& where);
 
 // True for TERMINATED, ERROR and PRUNED: a resumed sweep keeps these and never runs them again.
 bool is_final(TrialStatus status);

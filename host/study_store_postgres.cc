@@ -53,8 +53,8 @@ json confusion_json(const ConfusionMatrix& m) {
   return {{"num_classes", m.num_classes}, {"counts", m.counts}};
 }
 
-json json_field(const pqxx::field& f) {
-  return f.is_null() ? json() : json::parse(f.as<std::string>());
+json json_field(const pqxx::field& f, const std::string& where) {
+  return f.is_null() ? json() : parse_recorded_json(f.as<std::string>(), where);
 }
 
 // A NULL parameter for an empty string (libpqxx sends a null `const char*` as NULL).
@@ -206,7 +206,7 @@ class PostgresStudyStore final : public StudyStore {
           "RETURNING attempts, searched",
           study_, number, name, nullable(worker));
       claim.attempt = r[0][0].as<int>();
-      claim.searched = json_field(r[0][1]);
+      claim.searched = json_field(r[0][1], where_);
       add_transition(w, number, "RUNNING");
       return claim;
     });
@@ -321,7 +321,7 @@ class PostgresStudyStore final : public StudyStore {
           ++k;
         if (k == trials.size() || trials[k].index != trial) continue;
         TrialRecord& t = trials[k];
-        t.history.push_back(json_field(e[2]));
+        t.history.push_back(json_field(e[2], where_));
         t.epochs_done = e[1].as<int>();
         t.metrics = t.history.back().value("metrics", json::object());
       }
@@ -368,11 +368,11 @@ class PostgresStudyStore final : public StudyStore {
     if (info != nullptr) {
       info->name = r[0][0].as<std::string>();
       info->tag = r[0][1].as<std::string>();
-      info->config = json_field(r[0][2]);
+      info->config = json_field(r[0][2], where_);
       info->config_path = r[0][3].as<std::string>();
       info->base_dir = r[0][4].as<std::string>();
-      info->fingerprint = json_field(r[0][5]);
-      info->summary = json_field(r[0][6]);
+      info->fingerprint = json_field(r[0][5], where_);
+      info->summary = json_field(r[0][6], where_);
     }
     return true;
   }
@@ -382,12 +382,12 @@ class PostgresStudyStore final : public StudyStore {
     t.index = row[0].as<uint64_t>();
     t.name = row[1].as<std::string>();
     t.status = parse_trial_status(row[2].as<std::string>(), where_);
-    t.searched = json_field(row[3]);
-    t.params = json_field(row[4]);
+    t.searched = json_field(row[3], where_);
+    t.params = json_field(row[4], where_);
     t.location = row[5].as<std::string>();
-    if (!row[6].is_null()) t.objective = json_field(row[6]).get<std::vector<double>>();
+    if (!row[6].is_null()) t.objective = json_field(row[6], where_).get<std::vector<double>>();
     t.ranked_evaluation = row[7].is_null() ? -1 : row[7].as<int>();
-    const json confusion = json_field(row[8]);
+    const json confusion = json_field(row[8], where_);
     if (confusion.is_object()) {
       t.confusion.num_classes = confusion["num_classes"].get<int>();
       t.confusion.counts = confusion["counts"].get<std::vector<int64_t>>();

@@ -4,6 +4,7 @@
 // Several processes on one host may share a study (`cusweep worker --out DIR`): every write
 // transaction takes the database's write lock at BEGIN, so claims serialize.
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <mutex>
@@ -118,7 +119,9 @@ class Statement {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
   }
-  json json_at(int col) const { return is_null(col) ? json() : json::parse(text(col)); }
+  json json_at(int col) const {
+    return is_null(col) ? json() : parse_recorded_json(text(col), path_);
+  }
 
  private:
   Statement& checked(int rc) {
@@ -135,10 +138,17 @@ class Statement {
 
 class SqliteStudyStore final : public StudyStore {
  public:
-  explicit SqliteStudyStore(const std::string& path) : path_(path) {
-    const int rc =
-        sqlite3_open_v2(path.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  SqliteStudyStore(const std::string& path, bool read_only) : path_(path), read_only_(read_only) {
+    const int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    // Reading a WAL database needs its -shm file, which a reader creates if it is missing: in
+    // a folder this user may not write, read the file as it is (immutable), as no writer runs
+    // there without that file.
+    const std::string folder = std::filesystem::path(path).parent_path().string();
+    const bool frozen = read_only && access((folder.empty() ? "." : folder).c_str(), W_OK) != 0 &&
+                        !std::filesystem::exists(path + "-shm");
+    const std::string name = frozen ? "file:" + path + "?immutable=1" : path;
+    const int rc = sqlite3_open_v2(
+        name.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX | (frozen ? SQLITE_OPEN_URI : 0), nullptr);
     if (rc != SQLITE_OK) {
       const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
@@ -147,10 +157,20 @@ class SqliteStudyStore final : public StudyStore {
     try {
       sqlite3_busy_timeout(db_, kBusyTimeoutMs);
       check_or_create_schema();
-      exec("PRAGMA journal_mode=WAL");
-      exec("PRAGMA synchronous=FULL");
+      if (!read_only_) {
+        exec("PRAGMA journal_mode=WAL");
+        exec("PRAGMA synchronous=FULL");
+      }
       exec("PRAGMA foreign_keys=ON");
-      prepare();
+      try {
+        prepare();
+      } catch (const StoreError& e) {
+        // Statements of this schema that do not compile: a table or column is missing.
+        std::string what = e.what();
+        if (what.rfind(path + ": ", 0) == 0) what = what.substr(path.size() + 2);
+        throw UserError(fmt::format("{}: the study is damaged: {}", path, what),
+                        "restore the study from a copy, or --overwrite to start a new one");
+      }
     } catch (...) {
       statements_.clear();
       sqlite3_close(db_);
@@ -414,6 +434,7 @@ class SqliteStudyStore final : public StudyStore {
                       hint);
     }
     if (id == 0 && pragma("SELECT count(*) FROM sqlite_master") == 0) {
+      if (read_only_) throw UserError(fmt::format("{}: no study recorded yet", path_));
       Transaction tx(*this);
       exec(kSchema);
       exec(fmt::format("PRAGMA application_id={}", kApplicationId).c_str());
@@ -428,6 +449,11 @@ class SqliteStudyStore final : public StudyStore {
                       hint);
     }
     int64_t version = pragma("PRAGMA user_version");
+    if (version == 1 && read_only_) {
+      throw UserError(fmt::format("{}: study format 1, read only here", path_),
+                      "cusweep run CONFIG --out DIR --resume upgrades it to format " +
+                          std::to_string(kSchemaVersion));
+    }
     if (version == 1) {
       Transaction tx(*this);
       exec(kUpgradeFrom1);
@@ -533,7 +559,8 @@ class SqliteStudyStore final : public StudyStore {
   }
 
   std::string path_;
-  std::string worker_;  // set_worker; empty for the one runner of `cusweep run`
+  bool read_only_ = false;  // show: never writes, so it works on files it may not write
+  std::string worker_;      // set_worker; empty for the one runner of `cusweep run`
   sqlite3* db_ = nullptr;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Statement>> statements_;  // by StatementId
@@ -541,8 +568,8 @@ class SqliteStudyStore final : public StudyStore {
 
 }  // namespace
 
-std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path) {
-  return std::make_unique<SqliteStudyStore>(path);
+std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path, bool read_only) {
+  return std::make_unique<SqliteStudyStore>(path, read_only);
 }
 
 void remove_sqlite_study(const std::string& path) {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,6 +116,26 @@ TEST(StudyStoreTest, AFileThatIsNoStudyIsAUserErrorNamingIt) {
   const SweepResult r = run(quadratic_config(2, 1), dir, ExistingStudy::kOverwrite);
   EXPECT_EQ(load(dir).size(), 2u);
   EXPECT_TRUE(r.any_completed());
+}
+
+// A study damaged by hand (a value that is not JSON, a dropped table) is a UserError naming
+// the file, for show and resume alike; nothing else is touched.
+TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
+  for (const char* damage :
+       {"UPDATE study SET config = '{broken'", "UPDATE trials SET searched = 'x' WHERE number = 1",
+        "DROP TABLE evaluations"}) {
+    const std::string dir = temp_dir("damaged");
+    run(quadratic_config(3, 1), dir);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(study_path(dir).c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, damage, nullptr, nullptr, nullptr), SQLITE_OK) << damage;
+    sqlite3_close(db);
+    const std::string shown = user_error_of([&] { read_study(dir); });
+    EXPECT_THAT(shown, HasSubstr(study_path(dir) + ": the study is damaged")) << damage;
+    EXPECT_THAT(user_error_of([&] { run(quadratic_config(3, 1), dir, ExistingStudy::kResume); }),
+                HasSubstr("the study is damaged"))
+        << damage;
+  }
 }
 
 TEST(ResumeTest, KeepsFinishedTrialsBitForBitAndContinuesTheNumbering) {
@@ -249,6 +270,22 @@ TEST(ResumeTest, ShowReadsTheStudyWithoutItsConfig) {
   for (size_t i = 0; i < 5; ++i)
     EXPECT_EQ(recorded(s.result.trials[i]), recorded(r.trials[i]));
   EXPECT_THAT(user_error_of([&] { read_study(temp_dir("empty")); }), HasSubstr("no study here"));
+}
+
+// One process runs a folder's study at a time (workers may share it): a second run is refused
+// at once, naming the holder, instead of training the same trials twice.
+TEST(StudyFolderLockTest, ASecondRunIsRefusedWhileTheStudyIsInUse) {
+  const std::string dir = temp_dir("locked");
+  const std::string holder = fmt::format("in use by another cusweep (pid {})", getpid());
+  {
+    const StudyFolderLock running(dir, true);
+    EXPECT_THAT(user_error_of([&] { run(quadratic_config(3, 1), dir); }), HasSubstr(holder));
+    EXPECT_THAT(user_error_of([&] { StudyFolderLock worker(dir, false); }), HasSubstr(holder));
+  }
+  EXPECT_EQ(run(quadratic_config(3, 1), dir).trials.size(), 3u);   // released
+  const StudyFolderLock worker1(dir, false), worker2(dir, false);  // workers share it
+  EXPECT_THAT(user_error_of([&] { run(quadratic_config(3, 1), dir, ExistingStudy::kResume); }),
+              HasSubstr("the study is in use"));
 }
 
 // kill -9 at random moments, each followed by a resume: finished trials never change, every
