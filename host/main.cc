@@ -307,8 +307,8 @@ int show_command(const ShowArgs& args) {
   const TrialTable table(study.config, result.directions,
                          objective_summary(probe, study.config.objective_scope));
   const std::string backend = result.backend.empty() ? "not recorded" : result.backend;
-  const ProgressView view{result.trials, study.config.max_concurrent_trials, 0, result.wall_s,
-                          backend};
+  const ProgressView view{
+      result.trials, study.config.max_concurrent_trials, 0, result.wall_s, backend, true};
   std::printf("Study: %s\n%s\n%s", where.c_str(), table.render(view, args.max_rows).c_str(),
               final_report(result, study.config).c_str());
   if (args.write_results) {

@@ -172,8 +172,16 @@ SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
     r.trials[i].index = i;
     r.trials[i].name = trial_name(info.name, info.tag, i);
   }
-  for (TrialRecord& t : recorded)
+  for (TrialRecord& t : recorded) {
+    // A trial still running (or stopped) shows the objective of its last evaluation, as the
+    // live table did; finished ones have theirs recorded.
+    if (t.objective.empty() && !t.history.empty()) {
+      const json& last = t.history.back().value("objective", json());
+      if (last.is_number()) t.objective = {last.get<double>()};
+      if (last.is_array()) t.objective = last.get<std::vector<double>>();
+    }
     r.trials[t.index] = std::move(t);
+  }
   for (const ObjectiveValue& v : evaluate_objective(config.objective, config.metric_template()))
     r.directions.push_back(v.direction);
   r.best = select_best(r.trials, r.directions, config.scheduler.best_includes_pruned);

@@ -150,9 +150,14 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
   }
 
   std::string out = "== Status ==\n";
-  out += fmt::format("Current time: {} (running for {})\n", now_string(), hms(view.elapsed_s));
-  out += fmt::format("Backend: {} | slots: {}/{} busy\n", view.backend, view.slots_busy,
-                     view.slots_total);
+  if (view.recorded) {
+    out += fmt::format("Recorded study (its last run: {})\n", hms(view.elapsed_s));
+    out += fmt::format("Backend: {}\n", view.backend);
+  } else {
+    out += fmt::format("Current time: {} (running for {})\n", now_string(), hms(view.elapsed_s));
+    out += fmt::format("Backend: {} | slots: {}/{} busy\n", view.backend, view.slots_busy,
+                       view.slots_total);
+  }
   out += "Objective: " + objective_ + "\n";
   if (config_.scheduler.type != "fifo") out += "Scheduler: " + scheduler_ + "\n";
   out += fmt::format("Number of trials: {} ({})\n", view.trials.size(), count_text);

@@ -270,6 +270,20 @@ TEST(ResumeTest, ShowReadsTheStudyWithoutItsConfig) {
   for (size_t i = 0; i < 5; ++i)
     EXPECT_EQ(recorded(s.result.trials[i]), recorded(r.trials[i]));
   EXPECT_THAT(user_error_of([&] { read_study(temp_dir("empty")); }), HasSubstr("no study here"));
+
+  // A trial still running shows the objective of its last evaluation, as the live table did.
+  {
+    const auto store = open_sqlite_study(study_path(dir));
+    TrialRecord t;
+    t.index = 5;  // a sixth trial, claimed and evaluated once
+    t.name = "quad_extra";
+    ASSERT_TRUE(store->claim_trial(t));
+    store->record_evaluation(5, 1, {{"objective", 0.25}, {"metrics", {{"eval_loss", 0.25}}}});
+  }
+  const StudySnapshot running = read_study(dir);
+  ASSERT_EQ(running.result.trials.size(), 6u);
+  EXPECT_EQ(running.result.trials[5].status, TrialStatus::kRunning);
+  EXPECT_EQ(running.result.trials[5].objective, std::vector<double>{0.25});
 }
 
 // One process runs a folder's study at a time (workers may share it): a second run is refused

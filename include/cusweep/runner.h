@@ -66,6 +66,7 @@ struct ProgressView {
   int slots_busy;
   double elapsed_s;
   const std::string& backend;  // description of the backend in use
+  bool recorded = false;       // a study read back (cusweep show), not a sweep running now
 };
 
 // What run_sweep does when the output folder already holds a study (study.db).
