@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -113,13 +114,77 @@ std::string study_path(const std::string& out_dir) {
   return (std::filesystem::path(out_dir) / "study.db").string();
 }
 
+namespace {
+
+// A data path as a fingerprint compares it: "dir/", "dir" and "a/../dir" are one folder.
+std::string normal_path(const std::string& p) {
+  if (p.empty()) return p;
+  std::filesystem::path n = std::filesystem::path(p).lexically_normal();
+  if (!n.has_filename() && n.has_parent_path() && n != n.root_path()) n = n.parent_path();
+  return n.string();
+}
+
+json data_fingerprint(const DataConfig& d) {
+  return {{"format", d.format},
+          {"dir", normal_path(d.dir)},
+          {"train_images", normal_path(d.train_images)},
+          {"train_labels", normal_path(d.train_labels)},
+          {"eval_images", normal_path(d.eval_images)},
+          {"eval_labels", normal_path(d.eval_labels)},
+          {"train", normal_path(d.train)},
+          {"eval", normal_path(d.eval)},
+          {"eval_fraction", d.eval_fraction},
+          {"header", d.header},
+          {"label_column", d.label_column},
+          {"scaling", scaling_name(d.scaling)},
+          {"max_train_samples", d.max_train_samples},
+          {"max_eval_samples", d.max_eval_samples},
+          {"num_classes", d.num_classes},
+          {"split_seed", d.split_seed}};
+}
+
+}  // namespace
+
 json study_fingerprint(const SweepConfig& config) {
+  // Built from the parsed config, defaults filled in: restating a default, reordering metrics
+  // or writing "dir/" for "dir" changes nothing a trial depends on, so it is no change.
   json f = {{"name", config.name}};  // in every trial name
-  for (const char* key :
-       {"search_space", "objective", "direction", "objective_scope", "metrics", "average",
-        "sampler", "seed", "model", "training", "data", "benchmark_function"}) {
-    if (config.source.contains(key)) f[key] = config.source[key];
+  f["search_space"] = config.source.value("search_space", json::object());
+  // Each objective by its number, with the direction it has (given or inferred).
+  const std::vector<ObjectiveValue> probe =
+      evaluate_objective(config.objective, config.metric_template());
+  for (size_t i = 0; i < config.objective.objectives.size(); ++i) {
+    const ObjectiveDef& o = config.objective.objectives[i];
+    json d = {{"direction", direction_name(probe[i].direction)}};
+    if (o.use_default_rule) d["rule"] = "default";
+    for (const ObjectiveTerm& t : o.terms)
+      d["terms"][t.metric] = t.weight;
+    f["objective"][std::to_string(i + 1)] = d;
   }
+  f["objective_scope"] = objective_scope_name(config.objective_scope);
+  std::vector<std::string> metrics = config.metrics;
+  std::sort(metrics.begin(), metrics.end());
+  f["metrics"] = metrics;
+  f["average"] = average_name(config.average);
+  f["sampler"] = {{"type", config.sampler.type}};
+  if (config.sampler.type == "tpe") {
+    f["sampler"]["n_startup_trials"] = config.sampler.n_startup_trials;
+    f["sampler"]["n_ei_candidates"] = config.sampler.n_ei_candidates;
+  }
+  f["seed"] = config.seed;
+  if (config.benchmark.active()) {
+    f["benchmark_function"] = {{"function", config.benchmark.function},
+                               {"noise", config.benchmark.noise},
+                               {"epochs", config.benchmark.epochs}};
+    return f;
+  }
+  // The base model and training values, except those every trial's search overrides.
+  json base = make_trial_params(config.model, config.training, json::object()).to_json();
+  for (const ParamSpec& p : config.search_space.params()) {
+    if (p.when_param.empty()) base.erase(p.name);
+  }
+  f["model_and_training"] = base;
+  f["data"] = data_fingerprint(config.data);
   return f;
 }
 

@@ -203,7 +203,13 @@ TEST(ResumeTest, RefusesAChangedSearchSpaceOrObjectiveUnlessOverwritten) {
   json maximized = quadratic_config(3, 1);
   maximized["direction"] = "maximize";
   EXPECT_THAT(user_error_of([&] { run(maximized, dir, ExistingStudy::kResume); }),
-              HasSubstr("direction added: now \"maximize\""));
+              HasSubstr("objective.1.direction changed: recorded \"minimize\", now \"maximize\""));
+  // Restating what was inferred or defaulted is no change.
+  json restated = quadratic_config(3, 1);
+  restated["direction"] = "minimize";
+  restated["sampler"] = "random";
+  restated["objective"] = "default";
+  EXPECT_EQ(run(restated, dir, ExistingStudy::kResume).resumed_trials, 3u);
   EXPECT_THAT(user_error_of([&] { run(quadratic_config(2, 1), dir, ExistingStudy::kResume); }),
               HasSubstr("n_trials is 2, but the study records trial quad_"));
   EXPECT_EQ(load(dir).size(), 3u);  // nothing recorded was lost by the refusals
