@@ -359,9 +359,7 @@ int dispatch(int argc, char** argv) {
   run_cmd->add_option("config", run.config, "sweep config (JSON)")->required();
   run_cmd->add_option("--out", run.out, "output folder (default runs/<name>)")
       ->check([](const std::string& v) {
-        return v.empty() ? std::string(
-                               "--out is empty; give a folder, or leave --out out for "
-                               "runs/<name>")
+        return v.empty() ? std::string("empty; give a folder, or leave --out out for runs/<name>")
                          : std::string();
       });
   run_cmd->add_option("--backend", run.backend, "auto, cpu or cuda (overrides the config)")

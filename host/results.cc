@@ -34,10 +34,11 @@ std::string csv_field(const json& v) {
 }
 
 // Writes `text` to dir/name through a temporary file and a rename, so readers never see a
-// half-written file.
+// half-written file. The temporary file is this process's own: workers sharing a folder each
+// write the whole study's results at the end, and the last rename wins whole.
 void write_atomically(const std::string& dir, const std::string& name, const std::string& text) {
   const fs::path final_path = fs::path(dir) / name;
-  const fs::path tmp = fs::path(dir) / (name + ".tmp");
+  const fs::path tmp = fs::path(dir) / fmt::format("{}.tmp.{}", name, getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)
@@ -183,16 +184,15 @@ json best_json(const SweepResult& result, const SweepConfig& config) {
 void ResultsWriter::check_folder(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw UserError(fmt::format("--out {}: cannot create the folder: {}", dir, ec.message()));
+  if (ec) throw UserError(fmt::format("{}: cannot create the folder: {}", dir, ec.message()));
   // Found now, before anything in the folder changes and not after hours of training: a
   // result path taken by a folder, or files this user may not write.
   if (access(dir.c_str(), W_OK) != 0) {
-    throw UserError(
-        fmt::format("--out {}: cannot write in this folder: {}", dir, std::strerror(errno)),
-        "choose another --out");
+    throw UserError(fmt::format("{}: cannot write in this folder: {}", dir, std::strerror(errno)),
+                    "choose another --out");
   }
-  for (const char* name : {"trials.jsonl", "results.csv", "best.json", "trials.jsonl.tmp",
-                           "results.csv.tmp", "best.json.tmp", "study.db", "study.db-wal"}) {
+  for (const char* name :
+       {"trials.jsonl", "results.csv", "best.json", "study.db", "study.db-wal"}) {
     const fs::path p = fs::path(dir) / name;
     if (fs::is_directory(p, ec)) {
       throw UserError(fmt::format("{}: is a folder; cusweep writes its results there", p.string()),

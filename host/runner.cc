@@ -650,17 +650,22 @@ class SweepRun {
   }
 
   // A NaN or infinite loss or objective fails the trial: it must never become "best".
+  // "nan" whatever the sign bit, "inf" / "-inf".
+  static std::string number_text(double v) { return std::isnan(v) ? "nan" : fmt::format("{}", v); }
+
   static std::string non_finite_reason(const Evaluation& e, const std::vector<double>& values,
                                        int epoch) {
     if (!std::isfinite(e.train_loss)) {
       return fmt::format("train loss is {} in epoch {} (diverged; learning rate too high?)",
-                         e.train_loss, epoch);
+                         number_text(e.train_loss), epoch);
     }
     if (!std::isfinite(e.eval_loss)) {
-      return fmt::format("eval_loss is {} after epoch {}", e.eval_loss, epoch);
+      return fmt::format("eval_loss is {} after epoch {}", number_text(e.eval_loss), epoch);
     }
     for (double v : values) {
-      if (!std::isfinite(v)) return fmt::format("objective is {} after epoch {}", v, epoch);
+      if (!std::isfinite(v)) {
+        return fmt::format("objective is {} after epoch {}", number_text(v), epoch);
+      }
     }
     return "";
   }
