@@ -1,8 +1,7 @@
-// cusweep_bench: throughput, overhead, scaling, the BLAS ceiling and the cost of the study,
-// measured on this machine.
+// cusweep_bench: throughput, overhead, scaling, search and the cost of the study, measured on
+// this machine (the BLAS ceiling is cusweep_blas_openblas, bench/blas_compare.cc).
 // Each mode prints one table and, with --json, writes its figures; scripts/bench.sh runs them
 // all beside the PyTorch baseline (bench/torch_baseline.py) and prints the comparison.
-#include <cblas.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -242,67 +241,6 @@ int durability(int n_trials, int epochs, int concurrency, const std::string& dir
   return 0;
 }
 
-// Aggregate sgemm GFLOP/s of `threads` threads each running single-threaded sgemm, the way
-// cusweep runs one trial per thread.
-double sgemm_gflops(int threads, const std::vector<std::array<int, 5>>& shapes, double seconds) {
-  std::vector<double> flops(threads, 0);
-  const auto run = [&](int t) {
-    std::vector<std::vector<float>> a, b, c;
-    for (const auto& s : shapes) {
-      a.emplace_back(static_cast<size_t>(s[0]) * s[2], 0.01f);
-      b.emplace_back(static_cast<size_t>(s[2]) * s[1], 0.02f);
-      c.emplace_back(static_cast<size_t>(s[0]) * s[1], 0.f);
-    }
-    const auto t0 = Clock::now();
-    while (std::chrono::duration<double>(Clock::now() - t0).count() < seconds) {
-      for (size_t i = 0; i < shapes.size(); ++i) {
-        const auto& s = shapes[i];  // m, n, k, trans_a, trans_b
-        const int lda = s[3] ? s[0] : s[2], ldb = s[4] ? s[2] : s[1];
-        cblas_sgemm(CblasRowMajor, s[3] ? CblasTrans : CblasNoTrans,
-                    s[4] ? CblasTrans : CblasNoTrans, s[0], s[1], s[2], 1.f, a[i].data(), lda,
-                    b[i].data(), ldb, 0.f, c[i].data(), s[1]);
-        flops[t] += 2.0 * s[0] * s[1] * s[2];
-      }
-    }
-    flops[t] /= std::chrono::duration<double>(Clock::now() - t0).count();
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back(run, t);
-  for (auto& p : pool)
-    p.join();
-  double total = 0;
-  for (double f : flops)
-    total += f;
-  return total / 1e9;
-}
-
-int sgemm(int threads, double seconds, const std::string& json_path) {
-  openblas_set_num_threads(1);
-  json j = {{"mode", "sgemm"},
-            {"threads", threads},
-            {"blas", openblas_get_config()},
-            {"core", openblas_get_corename()},
-            {"shapes", json::array()}};
-  std::printf("%-44s %12s\n", "sgemm shape (m x n x k, per thread)", "GFLOP/s");
-  // The reference workload's training step GEMMs (MLP 784-128-10) at each batch size.
-  for (int batch : {32, 64, 128, 256}) {
-    const std::vector<std::array<int, 5>> step = {
-        {batch, 128, 784, 0, 0}, {batch, 10, 128, 0, 0},  // forward
-        {128, 10, batch, 1, 0},  {batch, 128, 10, 0, 1},  // layer 2: dW, dX
-        {784, 128, batch, 1, 0},                          // layer 1: dW
-    };
-    const double g = sgemm_gflops(threads, step, seconds);
-    std::printf("%-44s %12.1f\n", fmt::format("workload step, batch {}", batch).c_str(), g);
-    j["shapes"].push_back({{"name", fmt::format("step_b{}", batch)}, {"gflops", g}});
-  }
-  const double square = sgemm_gflops(threads, {{1024, 1024, 1024, 0, 0}}, seconds);
-  std::printf("%-44s %12.1f\n", "square 1024 x 1024 x 1024", square);
-  j["shapes"].push_back({{"name", "square_1024"}, {"gflops", square}});
-  write_json(json_path, j);
-  return 0;
-}
-
 // The scheduler settings the benchmarks compare, by type name.
 json scheduler_spec(const std::string& type) {
   if (type == "asha" || type == "hyperband") {
@@ -500,8 +438,7 @@ int dispatch(int argc, char** argv) {
   CLI::App app{"cusweep benchmarks"};
   app.require_subcommand(1);
   std::string json_path;
-  int threads = 2, n_trials = 1000;
-  double seconds = 1.0;
+  int n_trials = 1000;
   ThroughputArgs ta;
 
   CLI::App* tp = app.add_subcommand("throughput", "the reference workload");
@@ -519,11 +456,6 @@ int dispatch(int argc, char** argv) {
   tp->add_option("--fused", ta.fused, "fused_trials override (0 = auto)")->check(CLI::Range(0, 64));
   CLI::App* oh = app.add_subcommand("overhead", "time per trial outside training");
   oh->add_option("--trials", n_trials)->capture_default_str()->check(CLI::Range(1, 1000000));
-  CLI::App* sg = app.add_subcommand("sgemm", "the BLAS ceiling at the workload's shapes");
-  sg->add_option("--threads", threads)->capture_default_str()->check(CLI::Range(1, 256));
-  sg->add_option("--seconds", seconds, "per shape")
-      ->capture_default_str()
-      ->check(CLI::Range(0.001, 3600.0));
   int seeds = 10;
   CLI::App* sa = app.add_subcommand("samplers", "TPE against random search on Hartmann-6");
   sa->add_option("--seeds", seeds)->capture_default_str()->check(CLI::Range(1, 1000));
@@ -552,7 +484,7 @@ int dispatch(int argc, char** argv) {
   std::string postgres;
   du->add_option("--postgres", postgres,
                  "also keep the study in this PostgreSQL database (postgresql://...)");
-  for (CLI::App* sub : {tp, oh, sg, sa, fm, du}) {
+  for (CLI::App* sub : {tp, oh, sa, fm, du}) {
     sub->add_option("--json", json_path, "write figures here");
   }
   try {
@@ -566,11 +498,8 @@ int dispatch(int argc, char** argv) {
   if (*oh) return overhead(n_trials, json_path);
   if (*sa) return samplers(seeds, json_path);
   if (*fm) return fashion(seeds, asha_train_samples, schedulers, json_path);
-  if (*du) {
-    if (!postgres.empty()) check_storage_url(postgres, "--postgres");
-    return durability(n_trials, epochs, concurrency, durability_dir, postgres, json_path);
-  }
-  return sgemm(threads, seconds, json_path);
+  if (!postgres.empty()) check_storage_url(postgres, "--postgres");
+  return durability(n_trials, epochs, concurrency, durability_dir, postgres, json_path);
 }
 
 }  // namespace

@@ -174,6 +174,10 @@ int main(int argc, char** argv) {
 
   nlohmann::json j = {
       {"library", kLibrary}, {"threads", threads}, {"shapes", nlohmann::json::array()}};
+#if defined(CUSWEEP_GEMM_OPENBLAS)
+  j["blas"] = openblas_get_config();  // the build and the kernels it picked on this CPU
+  j["core"] = openblas_get_corename();
+#endif
   std::printf("%-10s %-34s %10s %12s\n", "library", "shape", "GFLOP/s", "max rel err");
   // The MLP 784-128-10 training step at each batch size: forward, layer 2 dW and dX, layer 1 dW.
   for (int batch : {32, 64, 128, 256}) {

@@ -17,13 +17,13 @@ scripts/setup.sh --bench
 CUSWEEP_BUILD_DIR=build-bench scripts/build.sh -DCUSWEEP_TESTS=OFF
 bench=build-bench/bench/cusweep_bench
 
-echo "== sgemm ceiling (2 threads, 1 BLAS thread each)"
-$bench sgemm --threads 2 --seconds $([ $quick -eq 1 ] && echo 0.2 || echo 2) --json "$out/sgemm.json"
-echo "== the same shapes in each BLAS installed (OpenBLAS is what cusweep links)"
-for lib in openblas blis eigen_avx2 eigen_avx512; do
+echo "== sgemm ceiling of OpenBLAS, which cusweep links (2 threads, 1 BLAS thread each)"
+seconds=$([ $quick -eq 1 ] && echo 0.2 || echo 2)
+build-bench/bench/cusweep_blas_openblas --threads 2 --seconds $seconds --json "$out/sgemm.json"
+echo "== the same shapes in the other BLAS installed"
+for lib in blis eigen_avx2 eigen_avx512; do
   [ -x build-bench/bench/cusweep_blas_$lib ] || continue
-  build-bench/bench/cusweep_blas_$lib --threads 2 --seconds $([ $quick -eq 1 ] && echo 0.2 || echo 2) \
-    --json "$out/blas_$lib.json"
+  build-bench/bench/cusweep_blas_$lib --threads 2 --seconds $seconds --json "$out/blas_$lib.json"
 done
 echo "== cusweep, reference workload, 2 concurrent trials"
 $bench throughput --concurrency 2 --max-trials $max --json "$out/cusweep.json"
