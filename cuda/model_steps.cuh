@@ -313,7 +313,7 @@ struct SquaresPartial {
 };
 
 // Per trial: scale[t] = min(1, max_norm / (||g|| + 1e-6)), torch's clip_grad_norm_ formula. A
-// max_norm of +inf (clipping off for that trial) gives 1.
+// max_norm <= 0 (clipping off for that trial) gives 1.
 struct ClipScale {
   const float* partials;
   Index chunks;
@@ -323,8 +323,9 @@ struct ClipScale {
     float s = 0.f;
     for (Index c = 0; c < chunks; ++c)
       s += partials[t * chunks + c];
-    const float coef = max_norm.step[t] / (sqrtf(s) + 1e-6f);
-    scale[t] = coef < 1.f ? coef : 1.f;
+    const float limit = max_norm.step[t];
+    const float coef = limit / (sqrtf(s) + 1e-6f);
+    scale[t] = limit > 0.f && coef < 1.f ? coef : 1.f;
   }
 };
 
@@ -411,14 +412,10 @@ class ThrustSteps : public Slot {
   void clip_grad_norm_group(int trials, int64_t stride, float* grads, int64_t n,
                             const float* max_norms, float* scratch) override {
     const Index chunks = norm_chunks(n);
-    std::vector<float> limits(max_norms, max_norms + trials);
-    for (float& m : limits) {
-      if (!(m > 0.f)) m = HUGE_VALF;  // off for this trial
-    }
     float* partials = scratch;
     float* scales = scratch + static_cast<int64_t>(trials) * chunks;
     self().for_2d(trials, chunks, SquaresPartial{grads, stride, n, chunks, partials});
-    for_trial_chunks(trials, limits.data(), [&](int first, int count, const StepTable<float>& t) {
+    for_trial_chunks(trials, max_norms, [&](int first, int count, const StepTable<float>& t) {
       for_rows(count, ClipScale{partials + first * chunks, chunks, t, scales + first});
     });
     self().for_2d(trials, n, ScaleGradients{grads, stride, scales});

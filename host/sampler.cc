@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -150,26 +151,25 @@ class TpeSampler final : public Sampler {
     for (const Observation* o : ok)
       points.push_back(o->loss);
     const std::vector<int> rank = nondomination_ranks(points, needed);
-    std::vector<double> crowding(ok.size());
-    for (int r = 0;; ++r) {
-      std::vector<size_t> members;
-      for (size_t i = 0; i < ok.size(); ++i) {
-        if (rank[i] == r) members.push_back(i);
-      }
-      if (members.empty()) break;
-      std::vector<std::vector<double>> front;
-      for (size_t i : members)
-        front.push_back(points[i]);
-      const std::vector<double> d = crowding_distances(front);
-      for (size_t k = 0; k < members.size(); ++k)
-        crowding[members[k]] = d[k];
-    }
     std::vector<size_t> order(ok.size());
-    for (size_t i = 0; i < order.size(); ++i)
-      order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return rank[a] != rank[b] ? rank[a] < rank[b] : crowding[a] > crowding[b];
-    });
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return rank[a] < rank[b]; });
+    if (needed > 0 && needed < ok.size()) {
+      // Only the rank the good set ends in is cut: its trials, most isolated first.
+      const int cut = rank[order[needed - 1]];
+      const auto first =
+          std::find_if(order.begin(), order.end(), [&](size_t i) { return rank[i] == cut; });
+      const auto last = std::find_if(first, order.end(), [&](size_t i) { return rank[i] != cut; });
+      std::vector<std::vector<double>> front;
+      for (auto it = first; it != last; ++it)
+        front.push_back(points[*it]);
+      const std::vector<double> d = crowding_distances(front);
+      std::vector<double> crowding(ok.size());
+      for (auto it = first; it != last; ++it)
+        crowding[*it] = d[static_cast<size_t>(it - first)];
+      std::stable_sort(first, last, [&](size_t a, size_t b) { return crowding[a] > crowding[b]; });
+    }
     std::vector<const Observation*> sorted;
     for (size_t i : order)
       sorted.push_back(ok[i]);

@@ -89,6 +89,11 @@ Trainer::Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams
   }
   shared_order_ = std::all_of(trials.begin(), trials.end(),
                               [&](const TrialParams& t) { return t.seed == first.seed; });
+  if (std::any_of(trials.begin(), trials.end(),
+                  [](const TrialParams& t) { return t.max_grad_norm > 0; })) {
+    for (const TrialParams& t : trials)
+      max_grad_norms_.push_back(static_cast<float>(t.max_grad_norm));
+  }
 
   dims_.push_back(data.train.cols);
   if (first.architecture == "mlp") {
@@ -160,7 +165,9 @@ void Trainer::allocate_buffers(int64_t n, int64_t orders) {
   b.delta[1] = own(alloc<float>(slot, n * batch_ * max_width_));
   b.batch = own(alloc<float>(slot, orders * batch_ * dims_[0]));
   b.batch_labels = own(alloc<int32_t>(slot, orders * batch_));
-  if (clips()) b.clip_scratch = own(alloc<float>(slot, Slot::clip_scratch_floats(n, param_count_)));
+  if (!max_grad_norms_.empty()) {
+    b.clip_scratch = own(alloc<float>(slot, Slot::clip_scratch_floats(n, param_count_)));
+  }
   b.ones = own(alloc<float>(slot, batch_));
   b.permutation = own(alloc<int32_t>(slot, orders * train.rows));
   b.loss_rows = own(alloc<float>(slot, n * b.loss_stride));
@@ -322,23 +329,15 @@ double Trainer::learning_rate_factor(const TrialParams& p, int64_t step) const {
 
 // Each trial keeps its own learning rate, schedule, decay and betas. Weight decay applies to
 // weights only: HF's Trainer leaves biases out of decay.
-bool Trainer::clips() const {
-  return std::any_of(trials_.begin(), trials_.end(),
-                     [](const TrialParams& p) { return p.max_grad_norm > 0; });
-}
-
 void Trainer::optimizer_step() {
   const int n = static_cast<int>(size());
   const int64_t n_bias = param_count_ - weight_count_;
   const int64_t bi = weight_count_;  // where each trial's biases start
   Buffers& b = *buf_;
-  if (b.clip_scratch != nullptr) {
+  if (!max_grad_norms_.empty()) {
     // Over all of a trial's parameters, weights and biases, as clip_grad_norm_ over
     // model.parameters() in HF's Trainer.
-    std::vector<float> max_norms(size());
-    for (size_t t = 0; t < size(); ++t)
-      max_norms[t] = static_cast<float>(trials_[t].max_grad_norm);
-    slot_.clip_grad_norm_group(n, param_count_, b.grads, param_count_, max_norms.data(),
+    slot_.clip_grad_norm_group(n, param_count_, b.grads, param_count_, max_grad_norms_.data(),
                                b.clip_scratch);
   }
   if (trials_.front().optim == "sgd") {

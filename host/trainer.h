@@ -74,7 +74,6 @@ class Trainer {
   // Expects each trial's logits gradient in its delta[0]; leaves parameter gradients in grads.
   void backward(const float* input, int64_t input_stride, int64_t rows);
   void optimizer_step();
-  bool clips() const;  // some trial clips its gradients (max_grad_norm > 0)
   double learning_rate_factor(const TrialParams& p, int64_t step) const;
   void evaluate(std::vector<Evaluation>* out);
 
@@ -89,7 +88,8 @@ class Trainer {
   DataView data_;
   std::vector<TrialParams> trials_;
   bool shared_order_ = false;  // every trial has the same seed: one order, one gathered batch
-  std::vector<int64_t> dims_;  // [input, hidden..., classes]
+  std::vector<float> max_grad_norms_;  // per trial; empty when no trial clips its gradients
+  std::vector<int64_t> dims_;          // [input, hidden..., classes]
   std::vector<int64_t> weight_offset_, bias_offset_;
   int64_t weight_count_ = 0, param_count_ = 0;  // per trial
   int64_t batch_ = 0;     // the training batch size, at most the train set's size

@@ -24,6 +24,7 @@
 #include "cusweep/runner.h"
 #include "results.h"
 #include "study_store.h"
+#include "study_test_util.h"
 
 namespace cusweep {
 namespace {
@@ -56,10 +57,7 @@ std::string server_url(std::string* why) {
   if (url.empty()) GTEST_SKIP() << why
 
 std::string temp_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("cusweep_pg_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
+  return testing_util::temp_dir("cusweep_pg_", name);
 }
 
 // A study name no other test (or earlier run) uses.
@@ -68,13 +66,7 @@ std::string unique_study(const std::string& name) {
 }
 
 json quadratic_config(int n_trials, int concurrent, int epochs) {
-  const json uniform = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
-  return {{"name", "quad"},
-          {"benchmark_function", {{"function", "quadratic"}, {"epochs", epochs}}},
-          {"search_space", {{"x1", uniform}, {"x2", uniform}}},
-          {"n_trials", n_trials},
-          {"max_concurrent_trials", concurrent},
-          {"seed", 5}};
+  return testing_util::quadratic_config(n_trials, concurrent, epochs, 5);
 }
 
 // Records the study of `j` as `cusweep run` would, without running a trial.

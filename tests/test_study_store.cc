@@ -24,6 +24,7 @@
 #include "cusweep/runner.h"
 #include "results.h"
 #include "study_store.h"
+#include "study_test_util.h"
 
 namespace cusweep {
 namespace {
@@ -33,25 +34,11 @@ using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 std::string temp_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("cusweep_study_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
+  return testing_util::temp_dir("cusweep_study_", name);
 }
 
-json uniform(double low, double high) {
-  return {{"type", "uniform"}, {"low", low}, {"high", high}};
-}
-
-// A sweep of the quadratic benchmark function: microseconds per evaluation, a learning curve
-// over `epochs` for the schedulers.
 json quadratic_config(int n_trials, int concurrent, int epochs = 5) {
-  return {{"name", "quad"},
-          {"benchmark_function", {{"function", "quadratic"}, {"epochs", epochs}}},
-          {"search_space", {{"x1", uniform(0, 1)}, {"x2", uniform(0, 1)}}},
-          {"n_trials", n_trials},
-          {"max_concurrent_trials", concurrent},
-          {"seed", 11}};
+  return testing_util::quadratic_config(n_trials, concurrent, epochs, 11);
 }
 
 SweepResult run(const json& j, const std::string& out,
