@@ -38,6 +38,7 @@ const std::vector<std::string> kTopLevelKeys = {"name",
                                                 "backend",
                                                 "fused_trials",
                                                 "report_interval_s",
+                                                "checkpoint_every",
                                                 "$schema",
                                                 "description"};
 
@@ -612,6 +613,10 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
     c.fused_trials = positive_int(j["fused_trials"], "fused_trials (\"auto\" or a count)", 64);
   }
   if (j.contains("backend")) c.backend = one_of(j["backend"], "backend", {"auto", "cpu", "cuda"});
+  if (j.contains("checkpoint_every")) {
+    c.checkpoint_every = static_cast<int>(
+        json_int_in(j["checkpoint_every"], "checkpoint_every (epochs; 0 = off)", 0, 100000));
+  }
   if (j.contains("report_interval_s")) {
     c.report_interval_s = in_range(j["report_interval_s"], "report_interval_s", 0.1, 86400, false);
   }

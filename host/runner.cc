@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "backend.h"
+#include "checkpoint.h"
 #include "cusweep/benchmark_function.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
@@ -179,6 +180,7 @@ class SweepRun {
     local_.assign(trials_.size(), false);
     fed_.assign(trials_.size(), 0);
     fixed_.assign(trials_.size(), false);
+    rerun_.assign(trials_.size(), false);
     scheduler_ = make_scheduler(config.scheduler,
                                 directions_[static_cast<size_t>(config.scheduler.prune_on)],
                                 config.max_epochs());
@@ -252,7 +254,7 @@ class SweepRun {
     std::map<std::string, size_t> open;  // fusion key -> index of its open group
     for (size_t i = 0; i < trials_.size(); ++i) {
       if (kept_[i]) continue;
-      if (fuse == 1) {
+      if (fuse == 1 || rerun_[i]) {  // a trial run again may continue from its own epoch
         groups_.push_back({i});
         continue;
       }
@@ -342,6 +344,7 @@ class SweepRun {
                       "(attempt {})",
                       trials_[i].name, claim.attempt));
     }
+    rerun_[i] = claim.attempt > 1;  // it may continue from a checkpoint
     if (!claim.searched.empty()) {
       assign(i, claim.searched);
     } else if (sampler_->uses_history()) {
@@ -393,6 +396,7 @@ class SweepRun {
     fixed_[i] = true;
     if (!is_final(r.status)) {
       assign(i, r.searched);
+      rerun_[i] = true;  // it may continue from a checkpoint
       return;
     }
     params_[i] = make_trial_params(config_.model, config_.training, r.searched);
@@ -492,12 +496,16 @@ class SweepRun {
         results.back().location = location;
       }
     }
+    // A trial run again continues from its checkpoint when it has one that fits.
+    std::optional<Resume> resume;
+    if (group.size() == 1 && rerun_[group.front()]) resume = usable_checkpoint(results.front());
     // Recorded before the table shows it.
     for (const TrialRecord& r : results) {
-      if (store_ != nullptr && !store_->claim_trial(r)) {
+      if (store_ != nullptr && !store_->claim_trial(r, resume ? resume->state.epoch : 0)) {
         throw StoreError(fmt::format("trial {} is recorded as finished already", r.name));
       }
     }
+    if (resume) continue_from(*resume, results.front());
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (const TrialRecord& r : results) {
@@ -507,14 +515,14 @@ class SweepRun {
       ++busy_;
     }
     try {
-      train(slot, group, results);
+      train(slot, group, results, resume ? &resume->state : nullptr);
     } catch (const GroupTooLarge& e) {
       // Each trial fits alone: train them one after another on this slot.
       log_info(fmt::format("{}; training them one at a time", e.what()));
       for (size_t k = 0; k < group.size(); ++k) {
         std::vector<TrialRecord> one = {results[k]};
         try {
-          train(slot, {group[k]}, one);
+          train(slot, {group[k]}, one, nullptr);
         } catch (const StoreError&) {
           throw;
         } catch (const std::exception& inner) {
@@ -553,10 +561,10 @@ class SweepRun {
   // in the computation (fused trials are independent) but is no longer recorded. Statuses are
   // set on return.
   // A benchmark-function trial: each "epoch" evaluates the function at the trial's point.
-  void evaluate_function(TrialRecord& t) {
+  void evaluate_function(TrialRecord& t, int first_epoch) {
     const BenchmarkFunctionConfig& f = config_.benchmark;
     const uint64_t noise_seed = (config_.seed << 32) ^ t.index;
-    for (int epoch = 1; epoch <= f.epochs && t.status == TrialStatus::kRunning; ++epoch) {
+    for (int epoch = first_epoch; epoch <= f.epochs && t.status == TrialStatus::kRunning; ++epoch) {
       const auto t0 = Clock::now();
       Evaluation e;
       e.epoch = epoch;
@@ -567,7 +575,9 @@ class SweepRun {
       const std::vector<std::string> names = benchmark_outputs(f.function);
       for (size_t k = 0; k < names.size(); ++k)
         metrics[names[k]] = values[k];
-      record(t, e, metrics, epoch);
+      std::string checkpoint;
+      if (checkpoint_due(epoch, f.epochs)) checkpoint = encode_checkpoint(function_state(epoch));
+      record(t, e, metrics, epoch, checkpoint.empty() ? nullptr : &checkpoint);
       if (stopping() && epoch < f.epochs && t.status == TrialStatus::kRunning) {
         t.status = TrialStatus::kInterrupted;
       }
@@ -575,22 +585,32 @@ class SweepRun {
     if (t.status == TrialStatus::kRunning) t.status = TrialStatus::kTerminated;
   }
 
-  void train(Slot& slot, const std::vector<size_t>& group, std::vector<TrialRecord>& results) {
+  // `resume`: the checkpoint a group of one continues from, else null (from epoch 1).
+  void train(Slot& slot, const std::vector<size_t>& group, std::vector<TrialRecord>& results,
+             const CheckpointState* resume) {
+    const int first_epoch = resume != nullptr ? resume->epoch + 1 : 1;
     if (config_.benchmark.active()) {
       for (TrialRecord& r : results)
-        evaluate_function(r);
+        evaluate_function(r, first_epoch);
       return;
     }
     std::vector<TrialParams> params;
     for (size_t i : group)
       params.push_back(params_[i]);
     Trainer trainer(slot, data_, params);
-    for (int epoch = 1; epoch <= params.front().num_train_epochs; ++epoch) {
+    if (resume != nullptr) trainer.restore({*resume});
+    const int epochs = params.front().num_train_epochs;
+    for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
       const std::vector<Evaluation> evaluations = trainer.run_epoch(epoch);
       bool any_running = false;
       for (size_t k = 0; k < results.size(); ++k) {
         if (results[k].status != TrialStatus::kRunning) continue;
-        record(results[k], evaluations[k], metrics_dict(config_, evaluations[k]), epoch);
+        std::string checkpoint;
+        if (checkpoint_due(epoch, epochs)) {
+          checkpoint = encode_checkpoint(trainer.checkpoint(k, epoch));
+        }
+        record(results[k], evaluations[k], metrics_dict(config_, evaluations[k]), epoch,
+               checkpoint.empty() ? nullptr : &checkpoint);
         any_running = any_running || results[k].status == TrialStatus::kRunning;
       }
       if (!any_running) return;
@@ -607,7 +627,10 @@ class SweepRun {
   }
 
   // One evaluation of one trial: its metrics, objective and history; ERROR when not finite.
-  void record(TrialRecord& t, const Evaluation& e, const json& metrics, int epoch) {
+  // `checkpoint` (may be null): the trial's state after this epoch, recorded with the evaluation
+  // unless the evaluation fails the trial.
+  void record(TrialRecord& t, const Evaluation& e, const json& metrics, int epoch,
+              const std::string* checkpoint) {
     const size_t n_objectives = config_.objective.objectives.size();
     std::vector<ObjectiveValue> objective = evaluate_objective(config_.objective, metrics);
     const std::vector<double> values = values_of(objective);
@@ -615,7 +638,10 @@ class SweepRun {
                   {"objective", n_objectives == 1 ? json(values[0]) : json(values)},
                   {"train_loss", e.train_loss},
                   {"train_runtime", e.train_runtime}};
-    if (store_ != nullptr) store_->record_evaluation(t.index, epoch, entry);
+    const std::string bad = non_finite_reason(e, values, epoch);
+    if (store_ != nullptr) {
+      store_->record_evaluation(t.index, epoch, entry, bad.empty() ? checkpoint : nullptr);
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       TrialRecord& live = trials_[t.index];
@@ -628,7 +654,6 @@ class SweepRun {
     t.confusion = e.confusion;
     t.epochs_done = epoch;
 
-    const std::string bad = non_finite_reason(e, values, epoch);
     if (!bad.empty()) {
       t.status = TrialStatus::kError;
       t.error = bad;
@@ -647,6 +672,104 @@ class SweepRun {
       std::lock_guard<std::mutex> lock(mutex_);
       trials_[t.index].status = t.status;  // its slot frees now (unless fused with others)
     }
+  }
+
+  // Checkpoints are taken every checkpoint_every epochs, never after the last one (the trial is
+  // done then), and only into a study (nothing could continue from them otherwise).
+  bool checkpoint_due(int epoch, int epochs) const {
+    return store_ != nullptr && config_.checkpoint_every > 0 &&
+           epoch % config_.checkpoint_every == 0 && epoch < epochs;
+  }
+
+  // A benchmark function has no state: its checkpoint records how far the trial got.
+  CheckpointState function_state(int epoch) const {
+    CheckpointState s;
+    s.epoch = epoch;
+    s.model = "function:" + config_.benchmark.function;
+    return s;
+  }
+
+  // Where a trial run again continues: its checkpoint and the evaluations recorded up to it.
+  struct Resume {
+    CheckpointState state;
+    std::vector<json> history;
+  };
+
+  // The checkpoint trial `t` can continue from, or nothing (none, or one that is damaged or
+  // made for other settings: then the trial runs again from its first epoch, and says why).
+  std::optional<Resume> usable_checkpoint(const TrialRecord& t) {
+    if (store_ == nullptr) return std::nullopt;
+    const std::optional<std::string> bytes = store_->load_checkpoint(t.index);
+    if (!bytes) return std::nullopt;
+    std::string why;
+    CheckpointState state;
+    try {
+      state = decode_checkpoint(*bytes);
+      if (config_.benchmark.active()) {
+        const CheckpointState expected = function_state(state.epoch);
+        if (state.model != expected.model || state.epoch >= config_.benchmark.epochs) {
+          why = fmt::format("it is of '{}' epoch {}; the trial evaluates '{}' for {} epochs",
+                            state.model, state.epoch, expected.model, config_.benchmark.epochs);
+        }
+      } else {
+        why = Trainer::checkpoint_mismatch(state, params_[t.index], data_);
+      }
+    } catch (const CheckpointError& e) {
+      why = e.what();
+    }
+    if (why.empty()) {
+      // Its evaluations up to the checkpoint must all be recorded (they are written together).
+      std::vector<json> kept = recorded_history(t.index, state.epoch);
+      if (static_cast<int>(kept.size()) == state.epoch) {
+        return Resume{std::move(state), std::move(kept)};
+      }
+      why = fmt::format("{} of its {} evaluations are recorded", kept.size(), state.epoch);
+    }
+    log_warning(
+        fmt::format("trial {}: its checkpoint cannot be used ({}); training it again from "
+                    "epoch 1",
+                    t.name, why));
+    return std::nullopt;
+  }
+
+  // Trial `index`'s recorded evaluations of epochs 1..epochs, in order, as far as they go.
+  std::vector<json> recorded_history(uint64_t index, int epochs) {
+    std::vector<json> kept;
+    for (TrialRecord& r : store_->load_trials()) {
+      if (r.index != index) continue;
+      for (json& entry : r.history) {
+        const int epoch = static_cast<int>(kept.size()) + 1;
+        if (epoch > epochs || entry["metrics"].value("epoch", 0) != epoch) break;
+        kept.push_back(std::move(entry));
+      }
+    }
+    return kept;
+  }
+
+  // Trial `t` continues after the checkpoint's epoch: its evaluations up to there are its
+  // history again (ranked, and seen by the scheduler as when they were first recorded).
+  void continue_from(Resume& resume, TrialRecord& t) {
+    log_info(fmt::format("trial {}: continuing from its checkpoint of epoch {}", t.name,
+                         resume.state.epoch));
+    for (json& entry : resume.history) {
+      const json metrics = entry["metrics"];
+      std::vector<ObjectiveValue> objective = evaluate_objective(config_.objective, metrics);
+      t.history.push_back(std::move(entry));
+      t.metrics = metrics;
+      t.epochs_done = static_cast<int>(t.history.size());
+      rank(t, objective);
+    }
+    size_t fed = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      TrialRecord& live = trials_[t.index];
+      live.history = t.history;
+      live.metrics = t.metrics;
+      live.epochs_done = t.epochs_done;
+      fed = fed_[t.index];  // a worker may have seen them from another worker's records
+      fed_[t.index] = std::max(fed, t.history.size());
+    }
+    replay_evaluations(t, std::min(fed, t.history.size()));
   }
 
   // A NaN or infinite loss or objective fails the trial: it must never become "best".
@@ -746,6 +869,7 @@ class SweepRun {
   std::vector<bool> kept_;           // finished in an earlier run of the study: not run again
   std::vector<bool> fixed_;          // values recorded by an earlier run: not suggested again
   std::vector<bool> local_;          // worker mode: claimed by this process
+  std::vector<bool> rerun_;          // started before: may continue from a checkpoint
   std::vector<size_t> fed_;          // evaluations of the trial the scheduler has seen
   double heartbeat_timeout_s_ = 0;   // > 0: worker mode
   std::unique_ptr<Scheduler> scheduler_;

@@ -83,14 +83,26 @@ class StudyStore {
   // Records what the last run reported: {"backend", "wall_s", "warnings"}.
   virtual void record_summary(const nlohmann::json& summary) = 0;
 
-  // Marks trial `t.index` RUNNING with its values and location, dropping the evaluations of an
-  // earlier attempt (an interrupted trial runs again from its first epoch). False, changing
-  // nothing, when the trial is already finished (TERMINATED, ERROR or PRUNED).
-  virtual bool claim_trial(const TrialRecord& t) = 0;
-  // Appends one evaluation (the history entry: metrics, objective, train_loss, ...).
-  virtual void record_evaluation(uint64_t trial, int epoch, const nlohmann::json& entry) = 0;
+  // Marks trial `t.index` RUNNING with its values and location, keeping the evaluations of
+  // epochs 1..keep_epochs of an earlier attempt (those before the checkpoint it continues from)
+  // and dropping the rest; with keep_epochs 0 the trial runs again from its first epoch and its
+  // checkpoint goes too. False, changing nothing, when the trial is already finished
+  // (TERMINATED, ERROR or PRUNED).
+  virtual bool claim_trial(const TrialRecord& t, int keep_epochs) = 0;
+  bool claim_trial(const TrialRecord& t) { return claim_trial(t, 0); }
+  // Appends one evaluation (the history entry: metrics, objective, train_loss, ...) and, when
+  // `checkpoint` is not null, replaces the trial's checkpoint with it (encode_checkpoint's bytes,
+  // of this epoch), in one transaction: a checkpoint never outlives or precedes its evaluation.
+  virtual void record_evaluation(uint64_t trial, int epoch, const nlohmann::json& entry,
+                                 const std::string* checkpoint) = 0;
+  void record_evaluation(uint64_t trial, int epoch, const nlohmann::json& entry) {
+    record_evaluation(trial, epoch, entry, nullptr);
+  }
+  // The trial's checkpoint (the bytes record_evaluation was given), if it has one.
+  virtual std::optional<std::string> load_checkpoint(uint64_t trial) = 0;
   // Records the trial's state: status, error, runtime, objective, ranked evaluation and
   // confusion matrix. Called when a trial leaves RUNNING (and again if its runtime changes).
+  // A trial that is final (TERMINATED, ERROR, PRUNED) never runs again: its checkpoint goes.
   virtual void finish_trial(const TrialRecord& t) = 0;
 
   // Every recorded trial in index order, with its history; `explanation` is left empty (it is

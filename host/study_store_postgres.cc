@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS cusweep_transitions (
   id BIGSERIAL PRIMARY KEY, study TEXT NOT NULL, trial BIGINT NOT NULL, attempt INTEGER NOT NULL,
   status TEXT NOT NULL, worker TEXT, at TIMESTAMPTZ NOT NULL DEFAULT now());
 CREATE INDEX IF NOT EXISTS cusweep_transitions_trial ON cusweep_transitions (study, trial);
+CREATE TABLE IF NOT EXISTS cusweep_checkpoints (
+  study TEXT NOT NULL, trial BIGINT NOT NULL, epoch INTEGER NOT NULL, state BYTEA NOT NULL,
+  PRIMARY KEY (study, trial),
+  FOREIGN KEY (study, trial) REFERENCES cusweep_trials (study, number) ON DELETE CASCADE);
 )";
 
 std::string to_text(const json& j) {
@@ -229,7 +233,7 @@ class PostgresStudyStore final : public StudyStore {
     });
   }
 
-  bool claim_trial(const TrialRecord& t) override {
+  bool claim_trial(const TrialRecord& t, int keep_epochs) override {
     const std::string worker = worker_id();
     return db_.run([&](pqxx::work& w) {
       const auto number = static_cast<int64_t>(t.index);
@@ -240,8 +244,10 @@ class PostgresStudyStore final : public StudyStore {
         return false;
       }
       if (!worker.empty()) check_owner(w, number, worker);
-      w.exec_params("DELETE FROM cusweep_evaluations WHERE study = $1 AND trial = $2", study_,
-                    number);
+      w.exec_params(
+          "DELETE FROM cusweep_evaluations WHERE study = $1 AND trial = $2 AND epoch > $3", study_,
+          number, keep_epochs);
+      if (keep_epochs == 0) drop_checkpoint(w, number);
       if (!worker.empty()) {
         // claim_next made the attempt; this records its values.
         w.exec_params(
@@ -263,14 +269,33 @@ class PostgresStudyStore final : public StudyStore {
     });
   }
 
-  void record_evaluation(uint64_t trial, int epoch, const json& entry) override {
+  void record_evaluation(uint64_t trial, int epoch, const json& entry,
+                         const std::string* checkpoint) override {
     const std::string worker = worker_id();
     db_.run([&](pqxx::work& w) {
-      check_owner(w, static_cast<int64_t>(trial), worker);
-      return w.exec_params(
+      const auto number = static_cast<int64_t>(trial);
+      check_owner(w, number, worker);
+      w.exec_params(
           "INSERT INTO cusweep_evaluations (study, trial, epoch, entry) VALUES ($1, $2, $3, $4) "
           "ON CONFLICT (study, trial, epoch) DO UPDATE SET entry = $4",
-          study_, static_cast<int64_t>(trial), epoch, to_text(entry));
+          study_, number, epoch, to_text(entry));
+      if (checkpoint != nullptr) {
+        w.exec_params(
+            "INSERT INTO cusweep_checkpoints (study, trial, epoch, state) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (study, trial) DO UPDATE SET epoch = $3, state = $4",
+            study_, number, epoch, pqxx::binarystring(checkpoint->data(), checkpoint->size()));
+      }
+      return 0;
+    });
+  }
+
+  std::optional<std::string> load_checkpoint(uint64_t trial) override {
+    return db_.run([&](pqxx::work& w) -> std::optional<std::string> {
+      const pqxx::result r =
+          w.exec_params("SELECT state FROM cusweep_checkpoints WHERE study = $1 AND trial = $2",
+                        study_, static_cast<int64_t>(trial));
+      if (r.empty()) return std::nullopt;
+      return pqxx::binarystring(r[0][0]).str();
     });
   }
 
@@ -296,6 +321,7 @@ class PostgresStudyStore final : public StudyStore {
           t.ranked_evaluation, to_text(confusion_json(t.confusion)), nullable(t.error), t.runtime_s,
           t.location);
       if (changed) add_transition(w, number, trial_status_name(t.status));
+      if (is_final(t.status)) drop_checkpoint(w, number);
       return 0;
     });
   }
@@ -349,6 +375,11 @@ class PostgresStudyStore final : public StudyStore {
                       "to another worker after its heartbeat stopped",
                       where_, number, worker.empty() ? "cusweep run" : worker));
     }
+  }
+
+  void drop_checkpoint(pqxx::work& w, int64_t number) {
+    w.exec_params("DELETE FROM cusweep_checkpoints WHERE study = $1 AND trial = $2", study_,
+                  number);
   }
 
   void add_transition(pqxx::work& w, int64_t number, const std::string& status) {

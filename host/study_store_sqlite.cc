@@ -20,8 +20,9 @@ using nlohmann::json;
 
 // PRAGMA application_id of a cusweep study ("cswp"), and the schema version (user_version).
 constexpr int32_t kApplicationId = 0x63737770;
-// Format 2 added the worker and heartbeat of each trial; a format 1 study is upgraded in place.
-constexpr int kSchemaVersion = 2;
+// Format 2 added the worker and heartbeat of each trial, format 3 the checkpoints; older studies
+// are upgraded in place when opened to write (read-only, a format 2 study has no checkpoints).
+constexpr int kSchemaVersion = 3;
 constexpr int kBusyTimeoutMs = 10000;
 
 constexpr const char* kSchema = R"(
@@ -43,12 +44,21 @@ CREATE TABLE transitions (
   id INTEGER PRIMARY KEY, trial INTEGER NOT NULL, attempt INTEGER NOT NULL,
   status TEXT NOT NULL, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   worker TEXT);
+CREATE TABLE checkpoints (
+  trial INTEGER PRIMARY KEY REFERENCES trials (number), epoch INTEGER NOT NULL,
+  state BLOB NOT NULL);
 )";
 
 constexpr const char* kUpgradeFrom1 = R"(
 ALTER TABLE trials ADD COLUMN worker TEXT;
 ALTER TABLE trials ADD COLUMN heartbeat REAL;
 ALTER TABLE transitions ADD COLUMN worker TEXT;
+)";
+
+constexpr const char* kUpgradeFrom2 = R"(
+CREATE TABLE checkpoints (
+  trial INTEGER PRIMARY KEY REFERENCES trials (number), epoch INTEGER NOT NULL,
+  state BLOB NOT NULL);
 )";
 
 // Seconds since 1970 by SQLite's clock (unixepoch('subsec') needs SQLite 3.42).
@@ -81,6 +91,9 @@ class Statement {
   Statement& bind(int i, const std::string& v) {
     return checked(
         sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& bind_blob(int i, const std::string& v) {
+    return checked(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
   }
   Statement& bind_null(int i) { return checked(sqlite3_bind_null(stmt_, i)); }
   // NULL for an empty string.
@@ -117,6 +130,10 @@ class Statement {
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
+  }
+  std::string blob(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
     return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
   }
   json json_at(int col) const {
@@ -277,12 +294,12 @@ class SqliteStudyStore final : public StudyStore {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);
     exec(
-        "DELETE FROM evaluations; DELETE FROM transitions; DELETE FROM trials; "
-        "DELETE FROM study;");
+        "DELETE FROM checkpoints; DELETE FROM evaluations; DELETE FROM transitions; "
+        "DELETE FROM trials; DELETE FROM study;");
     tx.commit();
   }
 
-  bool claim_trial(const TrialRecord& t) override {
+  bool claim_trial(const TrialRecord& t, int keep_epochs) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);
     std::string recorded;
@@ -290,7 +307,9 @@ class SqliteStudyStore final : public StudyStore {
       return false;
     }
     if (!worker_.empty()) check_owner(t.index);
-    statement(kDropEvaluations).bind(1, static_cast<int64_t>(t.index)).run();
+    const auto trial = static_cast<int64_t>(t.index);
+    statement(kDropEvaluations).bind(1, trial).bind(2, static_cast<int64_t>(keep_epochs)).run();
+    if (keep_epochs == 0) drop_checkpoint(t.index);
     if (!worker_.empty()) {
       // claim_next made the attempt; this records its values.
       Statement& values = statement(kRecordValues);
@@ -308,14 +327,32 @@ class SqliteStudyStore final : public StudyStore {
     return true;
   }
 
-  void record_evaluation(uint64_t trial, int epoch, const json& entry) override {
+  void record_evaluation(uint64_t trial, int epoch, const json& entry,
+                         const std::string* checkpoint) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);
     check_owner(trial);  // and a sign of life
     Statement& insert = statement(kAddEvaluation);
     insert.bind(1, static_cast<int64_t>(trial)).bind(2, static_cast<int64_t>(epoch));
     insert.bind(3, to_text(entry)).run();
+    if (checkpoint != nullptr) {
+      Statement save(db_, path_,
+                     "INSERT OR REPLACE INTO checkpoints (trial, epoch, state) VALUES (?, ?, ?)");
+      save.bind(1, static_cast<int64_t>(trial)).bind(2, static_cast<int64_t>(epoch));
+      save.bind_blob(3, *checkpoint).run();
+    }
     tx.commit();
+  }
+
+  std::optional<std::string> load_checkpoint(uint64_t trial) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!has_checkpoints_) return std::nullopt;
+    Statement select(db_, path_, "SELECT state FROM checkpoints WHERE trial = ?");
+    select.bind(1, static_cast<int64_t>(trial));
+    if (!select.step()) return std::nullopt;
+    std::string state = select.blob(0);
+    select.reset();
+    return state;
   }
 
   void finish_trial(const TrialRecord& t) override {
@@ -344,6 +381,7 @@ class SqliteStudyStore final : public StudyStore {
     update.bind(6, t.runtime_s).bind(7, t.location).bind(8, static_cast<int64_t>(t.index));
     update.run();
     if (changed) add_transition(t.index, trial_status_name(t.status));
+    if (is_final(t.status)) drop_checkpoint(t.index);
     tx.commit();
   }
 
@@ -454,9 +492,14 @@ class SqliteStudyStore final : public StudyStore {
                       "cusweep run CONFIG --out DIR --resume upgrades it to format " +
                           std::to_string(kSchemaVersion));
     }
-    if (version == 1) {
+    if (version == 2 && read_only_) {
+      has_checkpoints_ = false;  // nothing to continue from in a study that is only read
+      return;
+    }
+    if (version == 1 || version == 2) {
       Transaction tx(*this);
-      exec(kUpgradeFrom1);
+      if (version == 1) exec(kUpgradeFrom1);
+      exec(kUpgradeFrom2);
       exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str());
       tx.commit();
       version = kSchemaVersion;
@@ -471,7 +514,7 @@ class SqliteStudyStore final : public StudyStore {
   void prepare() {
     const char* sql[] = {
         "SELECT status FROM trials WHERE number = ?",
-        "DELETE FROM evaluations WHERE trial = ?",
+        "DELETE FROM evaluations WHERE trial = ? AND epoch > ?",
         "INSERT INTO trials (number, name, status, searched, params, location, heartbeat) "
         "VALUES (?1, ?2, 'RUNNING', ?3, ?4, ?5, " CUSWEEP_SQLITE_NOW
         ") ON CONFLICT (number) DO UPDATE SET "
@@ -513,6 +556,11 @@ class SqliteStudyStore final : public StudyStore {
                       "to another worker after its heartbeat stopped",
                       path_, trial, worker_.empty() ? "cusweep run" : worker_));
     }
+  }
+
+  void drop_checkpoint(uint64_t trial) {
+    Statement drop(db_, path_, "DELETE FROM checkpoints WHERE trial = ?");
+    drop.bind(1, static_cast<int64_t>(trial)).run();
   }
 
   void add_transition(uint64_t trial, const std::string& status) {
@@ -559,8 +607,9 @@ class SqliteStudyStore final : public StudyStore {
   }
 
   std::string path_;
-  bool read_only_ = false;  // show: never writes, so it works on files it may not write
-  std::string worker_;      // set_worker; empty for the one runner of `cusweep run`
+  bool read_only_ = false;       // show: never writes, so it works on files it may not write
+  bool has_checkpoints_ = true;  // false for a format 2 study opened read-only
+  std::string worker_;           // set_worker; empty for the one runner of `cusweep run`
   sqlite3* db_ = nullptr;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Statement>> statements_;  // by StatementId

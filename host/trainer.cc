@@ -141,6 +141,72 @@ Trainer::Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams
   }
 }
 
+int64_t Trainer::parameter_count_of(const TrialParams& p, const DataView& data) {
+  std::vector<int64_t> dims = {data.train.cols};
+  if (p.architecture == "mlp")
+    dims.insert(dims.end(), p.hidden_sizes.begin(), p.hidden_sizes.end());
+  dims.push_back(data.train.num_classes);
+  int64_t count = 0;
+  for (size_t l = 0; l + 1 < dims.size(); ++l)
+    count += dims[l] * dims[l + 1] + dims[l + 1];
+  return count;
+}
+
+std::string Trainer::checkpoint_mismatch(const CheckpointState& state, const TrialParams& p,
+                                         const DataView& data) {
+  const int64_t params = parameter_count_of(p, data);
+  const int arrays = 1 + optimizer_arrays(p);
+  if (state.model != fusion_key(p) || state.param_count != params || state.arrays != arrays) {
+    return fmt::format(
+        "it holds {} arrays of {} values for model '{}'; the trial has {} of {} "
+        "for '{}'",
+        state.arrays, state.param_count, state.model, arrays, params, fusion_key(p));
+  }
+  const int64_t batch = std::min<int64_t>(p.per_device_train_batch_size, data.train.rows);
+  const int64_t steps = (data.train.rows + batch - 1) / batch;
+  if (state.epoch >= p.num_train_epochs || state.step != state.epoch * steps) {
+    return fmt::format("it is of epoch {} after {} steps; the trial trains {} epochs of {} steps",
+                       state.epoch, state.step, p.num_train_epochs, steps);
+  }
+  return "";
+}
+
+CheckpointState Trainer::checkpoint(size_t t, int epoch) const {
+  CheckpointState s;
+  s.epoch = epoch;
+  s.step = step_;
+  s.model = fusion_key(trials_[t]);
+  s.param_count = param_count_;
+  s.arrays = 1 + optimizer_arrays(trials_[t]);
+  s.values.resize(static_cast<size_t>(s.arrays * param_count_));
+  const float* arrays[] = {buf_->params, buf_->state1, buf_->state2};
+  for (int k = 0; k < s.arrays; ++k) {
+    slot_.copy_to_host(s.values.data() + k * param_count_, arrays[k] + t * param_count_,
+                       static_cast<size_t>(param_count_) * sizeof(float));
+  }
+  return s;
+}
+
+void Trainer::restore(const std::vector<CheckpointState>& states) {
+  if (states.size() != size()) throw std::invalid_argument("Trainer::restore: one per trial");
+  for (size_t t = 0; t < size(); ++t) {
+    const std::string why = checkpoint_mismatch(states[t], trials_[t], data_);
+    if (!why.empty()) throw CheckpointError(why);
+    if (states[t].step != states.front().step) {
+      throw std::invalid_argument("Trainer::restore: fused trials continue from one epoch");
+    }
+  }
+  float* arrays[] = {buf_->params, buf_->state1, buf_->state2};
+  for (size_t t = 0; t < size(); ++t) {
+    for (int k = 0; k < states[t].arrays; ++k) {
+      slot_.copy_to_device(arrays[k] + t * param_count_, states[t].values.data() + k * param_count_,
+                           static_cast<size_t>(param_count_) * sizeof(float));
+    }
+  }
+  slot_.synchronize();  // `states` may die after the call
+  step_ = states.front().step;
+}
+
 void Trainer::allocate_buffers(int64_t n, int64_t orders) {
   Slot& slot = slot_;
   const TrialParams& first = trials_.front();

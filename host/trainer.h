@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "checkpoint.h"
 #include "cusweep/config.h"
 #include "cusweep/metrics.h"
 
@@ -50,6 +51,17 @@ class Trainer {
   // Evaluation per trial, in the order given.
   std::vector<Evaluation> run_epoch(int epoch);
 
+  // Trial t's checkpoint after the epoch run_epoch last finished (`epoch`): its parameters,
+  // optimizer state and step count, copied to the host (synchronizes the slot).
+  CheckpointState checkpoint(size_t t, int epoch) const;
+  // Continues every trial from its checkpoint (one per trial, all of the same epoch): the next
+  // run_epoch must be checkpoint epoch + 1. CheckpointError when one does not fit its trial.
+  void restore(const std::vector<CheckpointState>& states);
+  // Why `state` cannot continue trial `p` on `data` (another model, optimizer or epoch count),
+  // or "" when it can.
+  static std::string checkpoint_mismatch(const CheckpointState& state, const TrialParams& p,
+                                         const DataView& data);
+
   size_t size() const { return trials_.size(); }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t parameter_count() const { return param_count_; }  // per trial
@@ -62,6 +74,9 @@ class Trainer {
  private:
   struct Buffers;
 
+  // Values per trial for the parameters of `p`'s model on `data`.
+  static int64_t parameter_count_of(const TrialParams& p, const DataView& data);
+  static int optimizer_arrays(const TrialParams& p) { return p.optim == "adamw" ? 2 : 1; }
   static void check_memory(double budget_bytes, double per_trial, double per_order, int64_t n,
                            int64_t orders);
   void allocate_buffers(int64_t n, int64_t orders);

@@ -263,6 +263,46 @@ TEST_P(SharedStoreTest, AnInterruptedTrialIsClaimedAgainAtOnce) {
   EXPECT_EQ(c.attempt, 2);
 }
 
+// A checkpoint is written with its evaluation; a claim that continues from it keeps the
+// evaluations up to it, a claim from epoch 1 drops both, and a final trial keeps none.
+TEST_P(SharedStoreTest, CheckpointsTravelWithTheirEvaluations) {
+  create_study(*open(), quadratic_config(2, 1, 4));
+  const auto store = open();
+  TrialRecord t = trial(1);
+  ASSERT_TRUE(store->claim_trial(t));
+  EXPECT_FALSE(store->load_checkpoint(1).has_value());
+  std::string bytes(3 << 20, '\0');  // megabytes, with every byte value
+  for (size_t k = 0; k < bytes.size(); ++k)
+    bytes[k] = static_cast<char>((k * 131) & 0xff);
+  for (int epoch = 1; epoch <= 3; ++epoch) {
+    bytes[0] = static_cast<char>(epoch);
+    const json entry = {{"objective", epoch}, {"metrics", {{"epoch", epoch}}}};
+    store->record_evaluation(1, epoch, entry, epoch < 3 ? &bytes : nullptr);
+  }
+  std::optional<std::string> saved = open()->load_checkpoint(1);
+  ASSERT_TRUE(saved.has_value());
+  EXPECT_EQ(saved->size(), bytes.size());
+  EXPECT_EQ((*saved)[0], 2);  // epoch 3 came without one: epoch 2's stays
+  EXPECT_EQ(saved->substr(1), bytes.substr(1));
+
+  ASSERT_TRUE(store->claim_trial(t, 2));  // continues after epoch 2
+  std::vector<TrialRecord> trials = store->load_trials();
+  ASSERT_EQ(trials.size(), 1u);
+  ASSERT_EQ(trials[0].history.size(), 2u);
+  EXPECT_EQ(trials[0].history[1]["objective"], 2);
+  EXPECT_TRUE(store->load_checkpoint(1).has_value());
+
+  ASSERT_TRUE(store->claim_trial(t, 0));  // from epoch 1: nothing of before stays
+  EXPECT_TRUE(store->load_trials()[0].history.empty());
+  EXPECT_FALSE(store->load_checkpoint(1).has_value());
+
+  store->record_evaluation(1, 1, {{"objective", 1}}, &bytes);
+  t.status = TrialStatus::kPruned;
+  store->finish_trial(t);
+  EXPECT_FALSE(store->load_checkpoint(1).has_value());  // never runs again
+  EXPECT_EQ(store->load_trials()[0].history.size(), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, SharedStoreTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
@@ -388,12 +428,14 @@ TEST(WorkerProcessTest, FourWorkersOnOnePostgresStudyRunEachTrialOnce) {
   EXPECT_EQ(lines, 200u);
 }
 
-TEST(WorkerProcessTest, AKilledWorkersTrialIsRecoveredAfterTheHeartbeatTimeout) {
+TEST(WorkerProcessTest, AKilledWorkersTrialContinuesElsewhereAfterTheHeartbeatTimeout) {
   REQUIRE_SERVER(url);
   const std::string study = unique_study("killed_worker");
   const std::string dir = temp_dir("killed_worker");
   open_postgres_study(url, study)->delete_study();
-  create_study(*open_postgres_study(url, study), quadratic_config(200, 2, 12));
+  json j = quadratic_config(200, 2, 12);
+  j["checkpoint_every"] = 1;  // the trial handed over continues where the dead worker left it
+  create_study(*open_postgres_study(url, study), j);
   std::vector<pid_t> pids;
   for (int w = 0; w < 4; ++w) {
     pids.push_back(spawn({"worker", "--storage", url, "--study", study, "--heartbeat-timeout", "2"},
@@ -429,6 +471,7 @@ TEST(WorkerProcessTest, AKilledWorkersTrialIsRecoveredAfterTheHeartbeatTimeout) 
   for (int w = 1; w < 4; ++w)
     logs += slurp(fmt::format("{}/worker{}.log", dir, w));
   EXPECT_THAT(logs, HasSubstr("heartbeat stopped; running it again here (attempt 2)"));
+  EXPECT_THAT(logs, HasSubstr("continuing from its checkpoint of epoch"));
 }
 
 TEST(WorkerProcessTest, TwoWorkersShareOneStudyDb) {

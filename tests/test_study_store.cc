@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "checkpoint.h"
 #include "cusweep/config.h"
 #include "cusweep/error.h"
 #include "cusweep/runner.h"
@@ -295,6 +296,21 @@ TEST(StudyFolderLockTest, ASecondRunIsRefusedWhileTheStudyIsInUse) {
               HasSubstr("the study is in use"));
 }
 
+// Starts `cusweep run CONFIG --out OUT --resume --quiet` in a child process, its output
+// discarded; returns its pid.
+pid_t start_resume(const std::string& config, const std::string& out) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    execl(CUSWEEP_BINARY, CUSWEEP_BINARY, "run", config.c_str(), "--out", out.c_str(), "--resume",
+          "--quiet", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
 // kill -9 at random moments, each followed by a resume: finished trials never change, every
 // trial finishes exactly once.
 TEST(CrashTest, KillNineAtRandomMomentsThenResume) {
@@ -305,18 +321,7 @@ TEST(CrashTest, KillNineAtRandomMomentsThenResume) {
   std::ofstream(config) << j.dump();
   const std::string out = dir + "/out";
 
-  auto start = [&] {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int null = open("/dev/null", O_WRONLY);
-      dup2(null, STDOUT_FILENO);
-      dup2(null, STDERR_FILENO);
-      execl(CUSWEEP_BINARY, CUSWEEP_BINARY, "run", config.c_str(), "--out", out.c_str(), "--resume",
-            "--quiet", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    return pid;
-  };
+  auto start = [&] { return start_resume(config, out); };
   std::map<uint64_t, std::string> finished;  // trial -> what was recorded when it finished
   auto check = [&](const std::string& when) {
     if (!fs::exists(study_path(out))) return;  // killed before it opened the study
@@ -364,6 +369,135 @@ TEST(CrashTest, KillNineAtRandomMomentsThenResume) {
                 trials[i].status == TrialStatus::kPruned)
         << trials[i].name << " " << trial_status_name(trials[i].status);
   }
+}
+
+// kill -9 with checkpoint_every 1: a trial killed part way continues after its last recorded
+// epoch (those records stay exactly as they were), and the study ends as the uninterrupted
+// sweep would have (FIFO: nothing in it depends on timing).
+TEST(CrashTest, KillNineWithCheckpointsContinuesEachTrialWhereItStopped) {
+  const std::string dir = temp_dir("crash_ckpt");
+  json j = quadratic_config(24, 2, 40);
+  j["checkpoint_every"] = 1;
+  const SweepResult clean = run(j, dir + "/clean");
+  const std::string config = dir + "/crash.json";
+  std::ofstream(config) << j.dump();
+  const std::string out = dir + "/out";
+  auto start = [&] { return start_resume(config, out); };
+
+  // Evaluations recorded so far (a reader beside the writer: WAL).
+  auto evaluations = [&] {
+    int64_t n = 0;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(study_path(out).c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_busy_timeout(db, 1000);
+      sqlite3_stmt* stmt = nullptr;
+      if (sqlite3_prepare_v2(db, "SELECT count(*) FROM evaluations", -1, &stmt, nullptr) ==
+              SQLITE_OK &&
+          sqlite3_step(stmt) == SQLITE_ROW) {
+        n = sqlite3_column_int64(stmt, 0);
+      }
+      sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    return n;
+  };
+
+  // What a kill left of each unfinished trial: the evaluations its checkpoint covers (one
+  // short of the last epoch, after which no checkpoint is taken).
+  std::map<uint64_t, std::vector<std::string>> kept;
+  std::mt19937 rng(3122026);
+  std::uniform_int_distribution<int> delay_ms(0, 40);
+  int kills = 0;
+  for (int attempt = 0; attempt < 40 && kills < 12; ++attempt) {
+    const int64_t recorded = fs::exists(study_path(out)) ? evaluations() : 0;
+    const pid_t pid = start();
+    ASSERT_GT(pid, 0);
+    // Each run gets somewhere before its kill, however slow the machine is today: the kill
+    // lands a random moment after its first new evaluation.
+    const auto t0 = std::chrono::steady_clock::now();
+    int status = 0;
+    bool exited = false;
+    while (!(exited = waitpid(pid, &status, WNOHANG) == pid) &&
+           (!fs::exists(study_path(out)) || evaluations() == recorded) &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    if (!exited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+    if (!WIFSIGNALED(status)) break;  // it finished before the kill
+    ++kills;
+    if (!fs::exists(study_path(out))) continue;
+    for (const TrialRecord& t : load(out)) {
+      if (is_final(t.status)) continue;
+      std::vector<std::string>& k = kept[t.index];
+      k.clear();
+      for (size_t e = 0; e < std::min<size_t>(t.history.size(), 39); ++e)
+        k.push_back(t.history[e].dump());
+    }
+  }
+  EXPECT_GE(kills, 8);
+  const pid_t pid = start();
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  const std::vector<TrialRecord> trials = load(out);
+  ASSERT_EQ(trials.size(), 24u);
+  size_t continued = 0;
+  for (const TrialRecord& t : trials) {
+    EXPECT_EQ(t.status, TrialStatus::kTerminated) << t.name;
+    ASSERT_EQ(t.history.size(), 40u) << t.name;
+    for (size_t e = 0; e < 40; ++e) {
+      EXPECT_EQ(t.history[e]["objective"], clean.trials[t.index].history[e]["objective"])
+          << t.name << " epoch " << e + 1;
+    }
+    const auto it = kept.find(t.index);
+    if (it == kept.end() || it->second.empty()) continue;
+    ++continued;
+    for (size_t e = 0; e < it->second.size(); ++e)
+      EXPECT_EQ(t.history[e].dump(), it->second[e]) << t.name << ": epoch " << e + 1 << " redone";
+  }
+  EXPECT_GE(continued, 3u) << "too few kills landed inside a trial";
+}
+
+TEST(CheckpointTest, BytesRoundTripAndDamageIsNamed) {
+  CheckpointState s;
+  s.epoch = 3;
+  s.step = 141;
+  s.model = "mlp|0|64|256|5|adamw|32";
+  s.param_count = 5;
+  s.arrays = 3;
+  for (int k = 0; k < 15; ++k)
+    s.values.push_back(0.1f * static_cast<float>(k) - 0.7f);
+  const std::string bytes = encode_checkpoint(s);
+  const CheckpointState back = decode_checkpoint(bytes);
+  EXPECT_EQ(back.epoch, 3);
+  EXPECT_EQ(back.step, 141);
+  EXPECT_EQ(back.model, s.model);
+  EXPECT_EQ(back.param_count, 5);
+  EXPECT_EQ(back.arrays, 3);
+  EXPECT_EQ(back.values, s.values);
+
+  auto why = [](const std::string& b) {
+    try {
+      decode_checkpoint(b);
+    } catch (const CheckpointError& e) {
+      return std::string(e.what());
+    }
+    return std::string("decoded");
+  };
+  std::string flipped = bytes;
+  flipped[bytes.size() - 3] ^= 0x10;
+  EXPECT_THAT(why(flipped), HasSubstr("CRC-32"));
+  EXPECT_THAT(why(bytes.substr(0, 30)), HasSubstr("CRC-32"));  // cut short
+  EXPECT_THAT(why(bytes.substr(0, 10)), HasSubstr("ends at byte 8"));
+  EXPECT_THAT(why("not a checkpoint at all, just text"), HasSubstr("not a cusweep checkpoint"));
+  EXPECT_THAT(why(""), HasSubstr("ends at byte 0"));
+  s.values.pop_back();
+  EXPECT_THROW(encode_checkpoint(s), std::invalid_argument);
 }
 
 }  // namespace

@@ -1,16 +1,23 @@
 // End-to-end sweeps on the CPU backend with real data: learning, determinism across
-// concurrency, NaN trials, objectives recomputed from the recorded metrics, result files.
+// concurrency, NaN trials, objectives recomputed from the recorded metrics, result files,
+// trials that continue from their checkpoints.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
+#include "checkpoint.h"
 #include "cusweep/config.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
+#include "study_store.h"
 
 namespace cusweep {
 namespace {
@@ -281,6 +288,132 @@ TEST_F(SweepTest, FusedTrialsEqualUnfusedTrialsBitForBit) {
     EXPECT_EQ(quality(shared_alone.trials[i].metrics).dump(),
               quality(shared_fused.trials[i].metrics).dump());
     EXPECT_EQ(shared_fused.trials[i].location, "cpu:0/f3");
+  }
+}
+
+// A sweep stopped (as by Ctrl-C) once some trial has `epochs` epochs done; returns what the
+// study recorded of each trial then: trial -> its evaluations, as text.
+std::map<uint64_t, std::vector<std::string>> run_until(const json& j, const std::string& out,
+                                                       int epochs) {
+  std::atomic<int> stop{0};
+  RunOptions options;
+  options.out_dir = out;
+  options.backend = "cpu";
+  options.stop = &stop;
+  options.progress_interval_s = 0.002;
+  options.on_progress = [&](const ProgressView& view, bool) {
+    for (const TrialRecord& t : view.trials) {
+      if (t.epochs_done >= epochs) stop = 1;
+    }
+  };
+  run_sweep(parse_sweep_config(j, "test.json", "."), options);
+  std::map<uint64_t, std::vector<std::string>> recorded;
+  for (const TrialRecord& t : open_sqlite_study(study_path(out))->load_trials()) {
+    for (const json& entry : t.history)
+      recorded[t.index].push_back(entry.dump());
+  }
+  return recorded;
+}
+
+SweepResult resume(const json& j, const std::string& out) {
+  RunOptions options;
+  options.out_dir = out;
+  options.backend = "cpu";
+  options.existing_study = ExistingStudy::kResume;
+  return run_sweep(parse_sweep_config(j, "test.json", "."), options);
+}
+
+// Each trial's evaluations equal bit for bit (the model's metrics and training loss).
+void expect_same_training(const SweepResult& a, const SweepResult& b) {
+  ASSERT_EQ(a.trials.size(), b.trials.size());
+  for (size_t i = 0; i < a.trials.size(); ++i) {
+    EXPECT_EQ(b.trials[i].status, TrialStatus::kTerminated) << b.trials[i].name;
+    ASSERT_EQ(a.trials[i].history.size(), b.trials[i].history.size()) << a.trials[i].name;
+    for (size_t e = 0; e < a.trials[i].history.size(); ++e) {
+      const json& x = a.trials[i].history[e];
+      const json& y = b.trials[i].history[e];
+      EXPECT_EQ(quality(x["metrics"]).dump(), quality(y["metrics"]).dump())
+          << a.trials[i].name << " evaluation " << e;
+      EXPECT_EQ(x["train_loss"].dump(), y["train_loss"].dump());
+    }
+  }
+}
+
+// With checkpoint_every, a stopped trial (here a fused group of two, Adam state included)
+// continues after its last recorded epoch: the epochs before are not trained again (their
+// records stay as they were) and every number equals the uninterrupted sweep's.
+TEST_F(SweepTest, AStoppedTrialContinuesFromItsCheckpointBitForBit) {
+  LogGuard guard;
+  json j = fashion_config(2, 1);
+  j["search_space"] =
+      json::parse(R"({"learning_rate": {"type": "grid", "values": [0.002, 0.005]}})");
+  j["training"]["num_train_epochs"] = 12;
+  j["fused_trials"] = 2;
+  j["checkpoint_every"] = 1;
+  const SweepResult clean = run(j, temp_dir("ckpt_clean"));
+
+  const std::string out = temp_dir("ckpt_stopped");
+  const auto before = run_until(j, out, 2);
+  ASSERT_EQ(before.size(), 2u);
+  for (const auto& [trial, entries] : before) {
+    ASSERT_GE(entries.size(), 2u);
+    ASSERT_LT(entries.size(), 12u) << "the trial finished before the stop";
+  }
+  const SweepResult resumed = resume(j, out);
+  expect_same_training(clean, resumed);
+  for (const auto& [trial, entries] : before) {
+    const TrialRecord& t = resumed.trials[trial];
+    for (size_t e = 0; e < entries.size(); ++e)
+      EXPECT_EQ(t.history[e].dump(), entries[e]) << t.name << ": epoch " << e + 1 << " ran again";
+    EXPECT_EQ(t.location, "cpu:0");  // continued alone
+  }
+  // A finished trial keeps no checkpoint.
+  EXPECT_FALSE(open_sqlite_study(study_path(out))->load_checkpoint(0).has_value());
+}
+
+// A checkpoint that is damaged, or made for another model, is never loaded: the trial says why
+// and trains again from epoch 1, still equal to the uninterrupted sweep.
+TEST_F(SweepTest, AnUnusableCheckpointIsRefusedAndTheTrialStartsAgain) {
+  LogGuard guard({"its checkpoint cannot be used"});
+  json j = fashion_config(1, 1);
+  j["training"]["num_train_epochs"] = 12;
+  j["training"]["optim"] = "sgd";
+  j["checkpoint_every"] = 1;
+  const SweepResult clean = run(j, temp_dir("ckpt_ref"));
+  CheckpointState foreign;
+  foreign.epoch = 2;
+  foreign.model = "mlp|0|64|256|8|sgd|17";
+  foreign.param_count = 3;
+  foreign.arrays = 2;
+  foreign.values.assign(6, 0.5f);
+  for (const std::string kind : {"damaged", "foreign"}) {
+    const std::string out = temp_dir("ckpt_" + kind);
+    const auto before = run_until(j, out, 2);
+    ASSERT_EQ(before.size(), 1u);
+    ASSERT_LT(before.at(0).size(), 12u);
+    {
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open(study_path(out).c_str(), &db), SQLITE_OK);
+      const std::string sql =
+          kind == "damaged"
+              ? "UPDATE checkpoints SET state = substr(state, 1, 40) || zeroblob(4) || "
+                "substr(state, 45)"
+              : "UPDATE checkpoints SET state = ?";
+      sqlite3_stmt* stmt = nullptr;
+      ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK);
+      const std::string bytes = encode_checkpoint(foreign);
+      if (kind == "foreign") {
+        sqlite3_bind_blob(stmt, 1, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+      }
+      EXPECT_EQ(sqlite3_step(stmt), SQLITE_DONE);
+      EXPECT_EQ(sqlite3_changes(db), 1);
+      sqlite3_finalize(stmt);
+      sqlite3_close(db);
+    }
+    const SweepResult resumed = resume(j, out);
+    expect_same_training(clean, resumed);
+    // Trained again: epoch 1 was measured anew.
+    EXPECT_NE(resumed.trials[0].history[0].dump(), before.at(0)[0]) << kind;
   }
 }
 

@@ -84,6 +84,10 @@ struct SweepConfig {
   // GEMMs are launch-bound; not on the CPU, where fusing was measured not to raise the sgemm
   // rate (README, Performance).
   int fused_trials = 0;
+  // Every this many epochs each trial's model and optimizer state is recorded in the study
+  // with that epoch's evaluation, so that a trial stopped later (Ctrl-C, kill -9, a worker
+  // lost) continues from there when run again instead of from epoch 1. 0 = off.
+  int checkpoint_every = 0;
   double report_interval_s = 5.0;  // plain-text table snapshots when stdout is not a terminal
 
   // The metric keys each evaluation reports (HF names), with placeholder values: objectives
