@@ -40,6 +40,7 @@ struct RunArgs {
   bool quiet = false;
   bool resume = false;
   bool overwrite = false;
+  std::string fork;     // --fork SOURCE: a study folder, or a study name in --storage
   std::string storage;  // postgresql://... (or CUSWEEP_STORAGE); "" = study.db in --out
   std::string study;
 };
@@ -196,6 +197,7 @@ int run_command(const RunArgs& args) {
   options.stop = &g_stop_signal;
   options.storage = storage;
   options.study = args.study;
+  options.fork_from = args.fork;
   install_stop_handlers();
   options.backend = args.backend;
   const bool terminal = isatty(fileno(stdout)) != 0;
@@ -240,6 +242,10 @@ int run_command(const RunArgs& args) {
   if (result.resumed_trials > 0) {
     std::printf("Resumed: %zu finished trials were kept from earlier runs\n",
                 result.resumed_trials);
+  }
+  if (result.forked_trials > 0) {
+    std::printf("Forked: %zu finished trials were carried from %s\n", result.forked_trials,
+                args.fork.c_str());
   }
   if (result.interrupted) {
     std::printf("To continue: cusweep run %s --out %s --resume%s\n", args.config.c_str(),
@@ -374,6 +380,12 @@ int dispatch(int argc, char** argv) {
   run_cmd
       ->add_flag("--overwrite", run.overwrite,
                  "delete the study in the output folder and start a fresh one")
+      ->excludes(resume);
+  run_cmd
+      ->add_option("--fork", run.fork,
+                   "start the new study with the finished trials of this earlier one (its "
+                   "output folder, or with --storage its study name) that are trials of this "
+                   "config, objectives recomputed")
       ->excludes(resume);
   run_cmd->add_option("--storage", run.storage,
                       "keep the study in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; "

@@ -21,6 +21,7 @@
 #include "cusweep/benchmark_function.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
+#include "fork.h"
 #include "results.h"
 #include "study_store.h"
 #include "trainer.h"
@@ -80,6 +81,7 @@ struct OpenedStudy {
   std::unique_ptr<StudyStore> store;
   std::string tag;                    // of the trial names
   std::vector<TrialRecord> recorded;  // by an earlier run, in index order
+  size_t forked = 0;                  // of them, carried from another study by --fork
 };
 
 // Opens or creates out_dir's study as `options.existing_study` says. Refusals happen here,
@@ -92,8 +94,43 @@ std::unique_ptr<StudyStore> open_store(const RunOptions& options, const std::str
   return open_postgres_study(options.storage, options.study.empty() ? name : options.study);
 }
 
+// The trials --fork carries into the new study, read before anything is written.
+std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOptions& options) {
+  if (options.fork_from.empty()) return std::nullopt;
+  if (options.existing_study == ExistingStudy::kResume) {
+    throw UserError("--fork starts a new study; it cannot be combined with --resume",
+                    "resume the forked study later with --resume alone");
+  }
+  std::unique_ptr<StudyStore> source;
+  if (options.storage.empty()) {
+    namespace fs = std::filesystem;
+    const std::string path = study_path(options.fork_from);
+    if (!fs::exists(path)) {
+      throw UserError(
+          fmt::format("--fork {}: no study here ({} is missing)", options.fork_from, path),
+          "--fork names the output folder of an earlier sweep");
+    }
+    std::error_code ec;
+    if (fs::equivalent(path, study_path(options.out_dir), ec)) {
+      throw UserError(fmt::format("--fork {}: that is the output folder itself", options.fork_from),
+                      "fork into another folder: --out NEW_DIR");
+    }
+    source = open_sqlite_study(path, true);
+  } else {
+    const std::string target = options.study.empty() ? config.name : options.study;
+    if (options.fork_from == target) {
+      throw UserError(
+          fmt::format("--fork {}: that is the study this run records into", options.fork_from),
+          "fork into a study of another name: --study NEW_NAME");
+    }
+    source = open_postgres_study(options.storage, options.fork_from);
+  }
+  return fork_trials(config, sweep_tag(config), *source);
+}
+
 OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
   const bool overwrite = options.existing_study == ExistingStudy::kOverwrite;
+  std::optional<ForkedTrials> fork = plan_fork(config, options);
   OpenedStudy study;
   if (options.storage.empty())
     study.lock = std::make_unique<StudyFolderLock>(options.out_dir, true);
@@ -119,6 +156,13 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
     info = study.store->create_or_load_study(fresh, &created);
   }
   study.tag = info.tag;
+  if (created && fork) {
+    study.store->import_trials(fork->trials);
+    log_info(fork->summary);
+    study.forked = fork->trials.size();
+    study.recorded = std::move(fork->trials);
+    restore_explanations(config, study.recorded);
+  }
   if (created) return study;
 
   if (options.existing_study == ExistingStudy::kRefuse) {
@@ -137,9 +181,13 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
     throw UserError(fmt::format("{}: cannot resume: the config changes what the recorded trials "
                                 "mean:{}",
                                 path, list),
-                    fmt::format("restore those settings to resume, --overwrite to start a fresh "
-                                "study, or choose another {}",
-                                options.storage.empty() ? "--out" : "--study"));
+                    options.storage.empty()
+                        ? "restore those settings to resume; --overwrite starts a fresh study; "
+                          "--fork THIS_DIR --out NEW_DIR starts a new one with the recorded "
+                          "trials that fit the new config"
+                        : "restore those settings to resume; --overwrite starts a fresh study; "
+                          "--fork THIS_STUDY --study NEW_NAME starts a new one with the recorded "
+                          "trials that fit the new config");
   }
   if (!study.recorded.empty() &&
       study.recorded.back().index >= static_cast<uint64_t>(config.n_trials)) {
@@ -970,11 +1018,12 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
   SweepRun run(config, options, *backend, view, writer.get(), study.store.get(), study.tag,
                std::move(study.recorded), result.directions);
   if (worker) run.as_worker(options.heartbeat_timeout_s);
-  result.resumed_trials = run.kept();
-  if (result.resumed_trials > 0) {
-    log_info(fmt::format("{}: resuming: {} finished trials kept, {} to run", study.store->where(),
-                         result.resumed_trials,
-                         config.n_trials - static_cast<int>(result.resumed_trials)));
+  result.forked_trials = study.forked;
+  result.resumed_trials = run.kept() - study.forked;
+  if (run.kept() > 0) {
+    log_info(fmt::format("{}: {}: {} finished trials kept, {} to run", study.store->where(),
+                         study.forked > 0 ? "forked" : "resuming", run.kept(),
+                         config.n_trials - static_cast<int>(run.kept())));
   }
   result.trials = run.run(&result.wall_s);
   if (worker) {

@@ -574,4 +574,15 @@ uint64_t SearchSpace::grid_size() const {
   return size;
 }
 
+bool in_domain(const ParamSpec& p, const json& v) {
+  if (p.kind == ParamKind::kUniform || p.kind == ParamKind::kLogUniform) {
+    return v.is_number() && v.get<double>() >= p.low && v.get<double>() <= p.high;
+  }
+  return can_take(p, v);
+}
+
+std::string describe_domain(const ParamSpec& p) {
+  return describe_values(p);
+}
+
 }  // namespace cusweep

@@ -105,6 +105,11 @@ class StudyStore {
   // A trial that is final (TERMINATED, ERROR, PRUNED) never runs again: its checkpoint goes.
   virtual void finish_trial(const TrialRecord& t) = 0;
 
+  // Records finished trials taken from another study (--fork), in one transaction: each with
+  // its values, evaluations and final state, and one transition to that state. None of their
+  // numbers may be recorded yet.
+  virtual void import_trials(const std::vector<TrialRecord>& trials) = 0;
+
   // Every recorded trial in index order, with its history; `explanation` is left empty (it is
   // recomputed from the metrics, see restore_explanations).
   virtual std::vector<TrialRecord> load_trials() = 0;

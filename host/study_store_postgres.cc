@@ -326,6 +326,30 @@ class PostgresStudyStore final : public StudyStore {
     });
   }
 
+  void import_trials(const std::vector<TrialRecord>& trials) override {
+    db_.run([&](pqxx::work& w) {
+      for (const TrialRecord& t : trials) {
+        const auto number = static_cast<int64_t>(t.index);
+        const std::string objective = t.objective.empty() ? "" : to_text(t.objective);
+        w.exec_params(
+            "INSERT INTO cusweep_trials (study, number, name, status, searched, params, "
+            "location, objective, ranked_evaluation, confusion, error, runtime_s) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            study_, number, t.name, std::string(trial_status_name(t.status)), to_text(t.searched),
+            to_text(t.params), t.location, nullable(objective), t.ranked_evaluation,
+            to_text(confusion_json(t.confusion)), nullable(t.error), t.runtime_s);
+        for (size_t e = 0; e < t.history.size(); ++e) {
+          w.exec_params(
+              "INSERT INTO cusweep_evaluations (study, trial, epoch, entry) "
+              "VALUES ($1, $2, $3, $4)",
+              study_, number, static_cast<int>(e + 1), to_text(t.history[e]));
+        }
+        add_transition(w, number, trial_status_name(t.status));
+      }
+      return 0;
+    });
+  }
+
   std::vector<TrialRecord> load_trials() override {
     return db_.run([&](pqxx::work& w) {
       std::vector<TrialRecord> trials;

@@ -385,6 +385,31 @@ class SqliteStudyStore final : public StudyStore {
     tx.commit();
   }
 
+  void import_trials(const std::vector<TrialRecord>& trials) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);
+    Statement insert(db_, path_,
+                     "INSERT INTO trials (number, name, status, searched, params, location, "
+                     "objective, ranked_evaluation, confusion, error, runtime_s) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const TrialRecord& t : trials) {
+      const auto number = static_cast<int64_t>(t.index);
+      insert.bind(1, number).bind(2, t.name).bind(3, std::string(trial_status_name(t.status)));
+      insert.bind(4, to_text(t.searched)).bind(5, to_text(t.params)).bind(6, t.location);
+      insert.bind_nullable(7, t.objective.empty() ? "" : to_text(t.objective));
+      insert.bind(8, static_cast<int64_t>(t.ranked_evaluation));
+      insert.bind(9, to_text(confusion_json(t.confusion))).bind_nullable(10, t.error);
+      insert.bind(11, t.runtime_s).run();
+      for (size_t e = 0; e < t.history.size(); ++e) {
+        Statement& evaluation = statement(kAddEvaluation);
+        evaluation.bind(1, number).bind(2, static_cast<int64_t>(e + 1));
+        evaluation.bind(3, to_text(t.history[e])).run();
+      }
+      add_transition(t.index, trial_status_name(t.status));
+    }
+    tx.commit();
+  }
+
   std::vector<TrialRecord> load_trials() override {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this, Transaction::kRead);  // one snapshot of both tables

@@ -520,5 +520,56 @@ TEST(WorkerProcessTest, RunWithStorageThenShow) {
   EXPECT_THAT(slurp(dir + "/show.log"), HasSubstr("Number of trials: 12 (12 TERMINATED)"));
 }
 
+// --fork within one database: the new study starts with the trials of the first that lie in its
+// narrower search space, runs the rest, and the first is left as it was.
+TEST(WorkerProcessTest, RunWithStorageForksAStudyOfTheSameDatabase) {
+  REQUIRE_SERVER(url);
+  const std::string first = unique_study("fork_first"), second = unique_study("fork_second");
+  const std::string dir = temp_dir("fork");
+  open_postgres_study(url, first)->delete_study();
+  open_postgres_study(url, second)->delete_study();
+  std::ofstream(dir + "/wide.json") << quadratic_config(10, 2, 2).dump();
+  json narrow = quadratic_config(10, 2, 2);
+  narrow["search_space"]["x2"]["high"] = 0.5;
+  std::ofstream(dir + "/narrow.json") << narrow.dump();
+  const pid_t run =
+      spawn({"run", dir + "/wide.json", "--storage", url, "--study", first, "--quiet"},
+            dir + "/first.log");
+  ASSERT_EQ(wait_exit(run), 0) << slurp(dir + "/first.log");
+  const std::vector<TrialRecord> before = open_postgres_study(url, first)->load_trials();
+  std::vector<std::string> inside;
+  for (const TrialRecord& t : before)
+    if (t.searched["x2"].get<double>() <= 0.5) inside.push_back(t.name);
+  ASSERT_GT(inside.size(), 0u);
+
+  const pid_t self = spawn(
+      {"run", dir + "/narrow.json", "--storage", url, "--study", first, "--fork", first, "--quiet"},
+      dir + "/self.log");
+  EXPECT_EQ(wait_exit(self), 2);
+  EXPECT_THAT(slurp(dir + "/self.log"), HasSubstr("that is the study this run records into"));
+  const pid_t fork = spawn({"run", dir + "/narrow.json", "--storage", url, "--study", second,
+                            "--fork", first, "--quiet"},
+                           dir + "/second.log");
+  ASSERT_EQ(wait_exit(fork), 0) << slurp(dir + "/second.log");
+  EXPECT_THAT(slurp(dir + "/second.log"),
+              HasSubstr(fmt::format("Forked: {} finished trials were carried from {}",
+                                    inside.size(), first)));
+  const std::vector<TrialRecord> forked = open_postgres_study(url, second)->load_trials();
+  ASSERT_EQ(forked.size(), 10u);
+  for (size_t i = 0; i < forked.size(); ++i) {
+    EXPECT_EQ(forked[i].status, TrialStatus::kTerminated) << i;
+    EXPECT_LE(forked[i].searched["x2"].get<double>(), 0.5) << i;
+    if (i < inside.size()) {
+      EXPECT_EQ(forked[i].location, "fork:" + inside[i]);
+    } else {
+      EXPECT_EQ(forked[i].location.rfind("fork:", 0), std::string::npos) << i;
+    }
+  }
+  const std::vector<TrialRecord> after = open_postgres_study(url, first)->load_trials();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_EQ(trial_json(after[i]).dump(), trial_json(before[i]).dump()) << i;
+}
+
 }  // namespace
 }  // namespace cusweep

@@ -248,6 +248,35 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
   EXPECT_THAT(none.output, HasSubstr("no study here"));
 }
 
+// A changed objective cannot resume a study; the refusal points to --fork, which starts a new
+// study in another folder with the recorded trials, their objective recomputed.
+TEST(CliTest, AChangedObjectiveIsRefusedOnResumeAndForkedInstead) {
+  const std::string out = ::testing::TempDir() + "/cli_fork_source";
+  const std::string forked = ::testing::TempDir() + "/cli_fork_target";
+  fs::remove_all(out);
+  fs::remove_all(forked);
+  ASSERT_EQ(run("run " + quadratic_config("cli_fork6.json", 6) + " --quiet --out " + out).status,
+            0);
+  const std::string doubled = write_temp("cli_fork_doubled.json", R"({"name": "quad",
+    "benchmark_function": {"function": "quadratic", "epochs": 3},
+    "search_space": {"x1": {"type": "uniform", "low": 0, "high": 1}},
+    "objective": {"eval_loss": 2}, "n_trials": 8})");
+  const Result resumed = run("run " + doubled + " --quiet --resume --out " + out);
+  EXPECT_EQ(resumed.status, 2);
+  EXPECT_THAT(resumed.output, HasSubstr("cannot resume"));
+  EXPECT_THAT(resumed.output, HasSubstr("--fork THIS_DIR --out NEW_DIR"));
+  EXPECT_EQ(run("run " + doubled + " --quiet --resume --fork " + out + " --out " + forked).status,
+            2);
+  const Result fork = run("run " + doubled + " --quiet --fork " + out + " --out " + forked);
+  EXPECT_EQ(fork.status, 0) << fork.output;
+  EXPECT_THAT(fork.output, HasSubstr("Forked: 6 finished trials were carried from " + out));
+  EXPECT_THAT(run("show " + forked).output, HasSubstr("Number of trials: 8 (8 TERMINATED)"));
+  const Result missing = run("run " + doubled + " --quiet --fork " + forked + "/nothing --out " +
+                             ::testing::TempDir() + "/cli_fork_none");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_THAT(missing.output, HasSubstr("no study here"));
+}
+
 TEST(CliTest, ACorruptStudyExitsTwoNamingTheFile) {
   const std::string out = ::testing::TempDir() + "/cli_corrupt_out";
   fs::remove_all(out);

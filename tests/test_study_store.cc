@@ -22,6 +22,7 @@
 #include "checkpoint.h"
 #include "cusweep/config.h"
 #include "cusweep/error.h"
+#include "cusweep/log.h"
 #include "cusweep/runner.h"
 #include "results.h"
 #include "study_store.h"
@@ -69,6 +70,21 @@ std::string user_error_of(const std::function<void()>& f) {
     return std::string(e.what()) + "\nhint: " + e.hint();
   }
   return "no UserError";
+}
+
+// Trial `index` as a kill -9 leaves it: claimed with the values (0.25, 0.75), one evaluation
+// with `objective` (as eval_loss) recorded.
+void leave_running(const std::string& dir, uint64_t index, const std::string& name,
+                   double objective) {
+  const auto store = open_sqlite_study(study_path(dir));
+  TrialRecord t;
+  t.index = index;
+  t.name = name;
+  t.searched = {{"x1", 0.25}, {"x2", 0.75}};
+  t.params = t.searched;
+  ASSERT_TRUE(store->claim_trial(t));
+  store->record_evaluation(index, 1,
+                           {{"objective", objective}, {"metrics", {{"eval_loss", objective}}}});
 }
 
 // The round trip of a trial is in pg_test_study_store.cc, for SQLite and PostgreSQL alike.
@@ -155,17 +171,7 @@ TEST(ResumeTest, KeepsFinishedTrialsBitForBitAndContinuesTheNumbering) {
 TEST(ResumeTest, ARunningTrialRunsAgainFromItsFirstEpochWithItsValues) {
   const std::string dir = temp_dir("rerun");
   run(quadratic_config(4, 2), dir);
-  {
-    // As a kill -9 leaves it: trial 4 claimed with its values, one evaluation recorded.
-    const auto store = open_sqlite_study(study_path(dir));
-    TrialRecord t;
-    t.index = 4;
-    t.name = "quad_x_00004";
-    t.searched = {{"x1", 0.25}, {"x2", 0.75}};
-    t.params = t.searched;
-    ASSERT_TRUE(store->claim_trial(t));
-    store->record_evaluation(4, 1, {{"objective", 123.0}, {"metrics", {{"eval_loss", 123.0}}}});
-  }
+  leave_running(dir, 4, "quad_x_00004", 123.0);
   const SweepResult r = run(quadratic_config(6, 2), dir, ExistingStudy::kResume);
   EXPECT_EQ(r.resumed_trials, 4u);
   EXPECT_EQ(r.trials[4].searched, json({{"x1", 0.25}, {"x2", 0.75}}));
@@ -266,18 +272,152 @@ TEST(ResumeTest, ShowReadsTheStudyWithoutItsConfig) {
   EXPECT_THAT(user_error_of([&] { read_study(temp_dir("empty")); }), HasSubstr("no study here"));
 
   // A trial still running shows the objective of its last evaluation, as the live table did.
-  {
-    const auto store = open_sqlite_study(study_path(dir));
-    TrialRecord t;
-    t.index = 5;  // a sixth trial, claimed and evaluated once
-    t.name = "quad_extra";
-    ASSERT_TRUE(store->claim_trial(t));
-    store->record_evaluation(5, 1, {{"objective", 0.25}, {"metrics", {{"eval_loss", 0.25}}}});
-  }
+  leave_running(dir, 5, "quad_extra", 0.25);  // a sixth trial
   const StudySnapshot running = read_study(dir);
   ASSERT_EQ(running.result.trials.size(), 6u);
   EXPECT_EQ(running.result.trials[5].status, TrialStatus::kRunning);
   EXPECT_EQ(running.result.trials[5].objective, std::vector<double>{0.25});
+}
+
+SweepResult run_fork(const json& j, const std::string& out, const std::string& from,
+                     ExistingStudy existing = ExistingStudy::kRefuse) {
+  RunOptions options;
+  options.out_dir = out;
+  options.existing_study = existing;
+  options.fork_from = from;
+  return run_sweep(parse_sweep_config(j, "quad.json", "."), options);
+}
+
+// What a trial measured, as the result files write it, without what its study made of it: the
+// name, number, location, objective and ranked evaluation.
+json measured(const TrialRecord& t) {
+  json j = trial_json(t);
+  for (const char* key :
+       {"trial", "index", "loc", "objective", "ranked_evaluation", "objective_explanation"})
+    j.erase(key);
+  for (json& e : j["history"])
+    e.erase("objective");
+  return j;
+}
+
+// --fork: a narrower search space keeps the source's trials that lie in it, as they were
+// measured, in the source's order, and runs only the rest; the source is never written.
+TEST(ForkTest, CarriesTheTrialsInsideTheNewSearchSpaceAndRunsTheRest) {
+  const std::string source = temp_dir("fork_source");
+  run(quadratic_config(10, 2), source);
+  const std::vector<TrialRecord> before = load(source);
+  std::vector<const TrialRecord*> inside;
+  for (const TrialRecord& t : before)
+    if (t.searched["x1"].get<double>() <= 0.5) inside.push_back(&t);
+  ASSERT_GT(inside.size(), 1u);
+  ASSERT_LT(inside.size(), 10u);
+
+  json narrower = quadratic_config(12, 2);
+  narrower["search_space"]["x1"]["high"] = 0.5;
+  const std::string out = temp_dir("fork_narrower");
+  const SweepResult r = run_fork(narrower, out, source);
+  EXPECT_EQ(r.forked_trials, inside.size());
+  EXPECT_EQ(r.resumed_trials, 0u);
+  ASSERT_EQ(r.trials.size(), 12u);
+  for (size_t i = 0; i < inside.size(); ++i) {
+    EXPECT_EQ(measured(r.trials[i]), measured(*inside[i])) << i;
+    EXPECT_EQ(r.trials[i].location, "fork:" + inside[i]->name);
+    EXPECT_EQ(r.trials[i].objective, inside[i]->objective) << "the same objective rule";
+    EXPECT_EQ(r.trials[i].name.substr(r.trials[i].name.size() - 5), fmt::format("{:05d}", i));
+  }
+  for (size_t i = inside.size(); i < 12; ++i) {
+    EXPECT_EQ(r.trials[i].status, TrialStatus::kTerminated) << i;
+    EXPECT_LE(r.trials[i].searched["x1"].get<double>(), 0.5) << i;
+    EXPECT_EQ(r.trials[i].location.rfind("fork:", 0), std::string::npos) << i;
+  }
+  // The forked study stands alone: it resumes with every trial kept and shows as run.
+  const std::vector<TrialRecord> recorded_fork = load(out);
+  ASSERT_EQ(recorded_fork.size(), 12u);
+  for (size_t i = 0; i < 12; ++i)
+    EXPECT_EQ(recorded(recorded_fork[i]), recorded(r.trials[i])) << i;
+  EXPECT_EQ(run(narrower, out, ExistingStudy::kResume).resumed_trials, 12u);
+  EXPECT_EQ(read_study(out).result.best, r.best);
+  const std::vector<TrialRecord> after = load(source);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT_EQ(recorded(after[i]), recorded(before[i])) << i;
+}
+
+// The objective is recomputed by the new config's rule for every evaluation, and the ranked
+// evaluation follows the new objective_scope.
+TEST(ForkTest, RecomputesEveryObjectiveUnderTheNewRule) {
+  const std::string source = temp_dir("fork_objective_source");
+  run(quadratic_config(6, 2), source);
+  const std::vector<TrialRecord> before = load(source);
+  json weighted = quadratic_config(6, 2);
+  weighted["objective"] = {{"eval_loss", -2.0}};
+  weighted["direction"] = "maximize";
+  weighted["objective_scope"] = "best";
+  const SweepResult r = run_fork(weighted, temp_dir("fork_objective"), source);
+  ASSERT_EQ(r.forked_trials, 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    const TrialRecord& t = r.trials[i];
+    ASSERT_EQ(t.history.size(), 5u);
+    for (const json& e : t.history) {
+      EXPECT_DOUBLE_EQ(e["objective"].get<double>(), -2 * e["metrics"]["eval_loss"].get<double>());
+    }
+    // The loss falls with every epoch: the best evaluation under "maximize -2 loss" is the last.
+    EXPECT_EQ(t.ranked_evaluation, 4) << i;
+    EXPECT_DOUBLE_EQ(t.objective[0], -2 * before[i].objective[0]);
+    ASSERT_EQ(t.explanation.size(), 1u);
+    EXPECT_EQ(t.explanation[0].direction, Direction::kMaximize);
+  }
+}
+
+// Trials that did not finish or fall outside the new config stay behind, and the log says how
+// many of each; another function, too many carried trials, --fork with --resume and a fork of
+// the output folder itself are refused, and nothing is written by a refusal.
+TEST(ForkTest, LeavesBehindWhatItCannotCarryAndRefusesWhatDoesNotFit) {
+  const std::string source = temp_dir("fork_refusals_source");
+  run(quadratic_config(5, 1), source);
+  leave_running(source, 5, "quad_x_00005", 0.5);  // a sixth trial, unfinished
+  std::vector<std::string> logged;
+  const LogSink previous =
+      set_log_sink([&](LogLevel, const std::string& m) { logged.push_back(m); });
+  json j = quadratic_config(8, 1);
+  j["search_space"]["x3"] = {{"type", "uniform"}, {"low", 0.0}, {"high", 1.0}};
+  const std::string out = temp_dir("fork_refusals");
+  // A parameter the source never searched, for a benchmark function, has no recorded value.
+  EXPECT_EQ(run_fork(j, out, source).forked_trials, 0u);
+  set_log_sink(previous);
+  const auto summary = std::find_if(logged.begin(), logged.end(), [](const std::string& m) {
+    return m.find("forked from") != std::string::npos;
+  });
+  ASSERT_NE(summary, logged.end());
+  EXPECT_THAT(*summary,
+              ::testing::AllOf(HasSubstr("carried 0 of its 6 trials"), HasSubstr("1 not finished"),
+                               HasSubstr("5 not trials of this config"),
+                               HasSubstr("it has no value for x3")));
+
+  const std::string target = temp_dir("fork_refused");
+  EXPECT_THAT(user_error_of([&] { run_fork(quadratic_config(8, 1), target, target + "/none"); }),
+              HasSubstr("no study here"));
+  EXPECT_THAT(user_error_of([&] { run_fork(quadratic_config(8, 1), source, source); }),
+              HasSubstr("that is the output folder itself"));
+  EXPECT_THAT(user_error_of([&] {
+                run_fork(quadratic_config(8, 1), target, source, ExistingStudy::kResume);
+              }),
+              HasSubstr("cannot be combined with --resume"));
+  json other = quadratic_config(8, 1);
+  other["benchmark_function"]["function"] = "branin";
+  EXPECT_THAT(user_error_of([&] { run_fork(other, target, source); }),
+              ::testing::AllOf(HasSubstr("measured something else"),
+                               HasSubstr("benchmark_function.function changed")));
+  EXPECT_THAT(user_error_of([&] { run_fork(quadratic_config(3, 1), target, source); }),
+              ::testing::AllOf(HasSubstr("n_trials is 3, but --fork"),
+                               HasSubstr("carries 5 finished trials")));
+  EXPECT_FALSE(fs::exists(study_path(target))) << "a refused fork writes nothing";
+  // Into a folder that holds a study: refused as any new sweep is, unless --overwrite.
+  EXPECT_THAT(user_error_of([&] { run_fork(quadratic_config(8, 1), out, source); }),
+              HasSubstr("holds the study of an earlier sweep"));
+  EXPECT_EQ(run_fork(quadratic_config(8, 1), out, source, ExistingStudy::kOverwrite).forked_trials,
+            5u);
+  EXPECT_EQ(load(source).size(), 6u);
 }
 
 // One process runs a folder's study at a time (workers may share it): a second run is refused

@@ -442,6 +442,49 @@ TEST_F(SweepTest, GradientClippingChangesTrainingAndFusesBitForBit) {
   EXPECT_EQ(loss(0).dump(), loss(2).dump()) << "a limit never reached changes nothing";
 }
 
+// --fork of a model sweep: a parameter the new config no longer searches must equal what the
+// trial trained with (activation), a newly searched one takes the value it trained with (batch
+// size), and metrics the new config does not compute leave the carried evaluations.
+TEST_F(SweepTest, AForkKeepsTheTrialsTheNewConfigWouldTrainAlike) {
+  LogGuard guard;
+  const std::string source = temp_dir("fork_model_source");
+  const SweepResult first = run(fashion_config(6, 2), source);
+  std::vector<size_t> relu;
+  for (size_t i = 0; i < first.trials.size(); ++i)
+    if (first.trials[i].searched["activation"] == "relu") relu.push_back(i);
+  ASSERT_FALSE(relu.empty());
+  ASSERT_LT(relu.size(), 6u);
+
+  json j = fashion_config(relu.size() + 1, 2);
+  j["search_space"].erase("activation");  // the model's default, relu
+  j["search_space"]["per_device_train_batch_size"] = {64, 128};
+  j["metrics"] = {"accuracy"};
+  RunOptions options;
+  options.out_dir = temp_dir("fork_model");
+  options.backend = "cpu";
+  options.fork_from = source;
+  const SweepResult r = run_sweep(parse_sweep_config(j, "test.json", "."), options);
+  ASSERT_EQ(r.forked_trials, relu.size());
+  for (size_t i = 0; i < relu.size(); ++i) {
+    const TrialRecord& from = first.trials[relu[i]];
+    const TrialRecord& t = r.trials[i];
+    EXPECT_EQ(t.location, "fork:" + from.name);
+    EXPECT_EQ(t.params, from.params);
+    EXPECT_EQ(t.searched["per_device_train_batch_size"], 64);
+    EXPECT_FALSE(t.searched.contains("activation"));
+    ASSERT_EQ(t.history.size(), from.history.size());
+    for (size_t e = 0; e < t.history.size(); ++e) {
+      const json& m = t.history[e]["metrics"];
+      EXPECT_FALSE(m.contains("eval_f1"));
+      EXPECT_EQ(m["eval_accuracy"], from.history[e]["metrics"]["eval_accuracy"]);
+      EXPECT_EQ(t.history[e]["objective"], m["eval_accuracy"]);
+    }
+  }
+  const TrialRecord& added = r.trials.back();
+  EXPECT_EQ(added.status, TrialStatus::kTerminated) << added.error;
+  EXPECT_EQ(added.params["activation"], "relu");
+}
+
 TEST(SweepCsvTest, LearnsDigitsFromCsv) {
   if (!std::filesystem::exists(kDigitsCsv)) {
     GTEST_SKIP() << kDigitsCsv << " missing: apt-get install python3-sklearn";

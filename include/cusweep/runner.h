@@ -54,6 +54,7 @@ struct SweepResult {
   double wall_s = 0;
   bool interrupted = false;   // stopped by RunOptions::stop before every trial ran
   size_t resumed_trials = 0;  // finished trials kept from the study's earlier runs
+  size_t forked_trials = 0;   // finished trials carried from another study (--fork)
   // True when some trial completed its training or was stopped early by the scheduler: the
   // sweep ran (exit 0), even if no trial is eligible as the best.
   bool any_completed() const;
@@ -82,6 +83,11 @@ struct RunOptions {
   // stopped sweep can be resumed. false only to measure what the study costs.
   bool record_study = true;
   ExistingStudy existing_study = ExistingStudy::kRefuse;
+  // A new study starts with the finished trials of this one that are trials of the config
+  // (same data and settings, values in its search space), their objectives recomputed (see
+  // fork_trials): an output folder, or with `storage` a study name in that database.
+  // Refused with kResume.
+  std::string fork_from;
   std::string backend;              // overrides the config's backend when not empty
   const DataSplit* data = nullptr;  // preloaded data (tests); else loaded from the config
   std::function<void(const ProgressView&, bool final)> on_progress;  // may be empty

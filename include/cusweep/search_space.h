@@ -65,6 +65,12 @@ class SearchSpace {
   std::vector<ParamSpec> params_;  // in the config's key order
 };
 
+// True when `v` is one of the values `p` can produce: in [low, high] for a continuous
+// parameter, else a value a draw can equal (JSON equality, numbers by value).
+bool in_domain(const ParamSpec& p, const nlohmann::json& v);
+// "its values: 32, 64" or "it is drawn from [0.001, 0.1]", for messages.
+std::string describe_domain(const ParamSpec& p);
+
 // A small portable PRNG (splitmix64 seeding + xoshiro256**), identical on every platform, so
 // samples and shuffles are reproducible across compilers and standard libraries.
 class Rng {
