@@ -296,12 +296,12 @@ std::string redact_url(const std::string& url) {
   return out;
 }
 
-TrialClaim choose_claim(const std::vector<ClaimCandidate>& trials, int n_trials,
+TrialClaim choose_claim(const std::vector<ClaimCandidate>& open, uint64_t next_new, int n_trials,
                         double heartbeat_timeout_s) {
   const auto n = static_cast<uint64_t>(std::max(n_trials, 0));
   TrialClaim claim;
   bool any_alive = false;
-  for (const ClaimCandidate& t : trials) {
+  for (const ClaimCandidate& t : open) {
     if (t.index >= n || is_final(t.status)) continue;
     if (t.status == TrialStatus::kRunning && t.heartbeat_age_s < heartbeat_timeout_s) {
       any_alive = true;
@@ -312,18 +312,37 @@ TrialClaim choose_claim(const std::vector<ClaimCandidate>& trials, int n_trials,
     claim.handed_over = t.status == TrialStatus::kRunning;
     return claim;
   }
-  uint64_t next = 0;  // the lowest number never claimed
-  for (const ClaimCandidate& t : trials) {
-    if (t.index > next) break;
-    if (t.index == next) ++next;
-  }
-  if (next < n) {
+  if (next_new < n) {
     claim.kind = TrialClaim::kTrial;
-    claim.index = next;
+    claim.index = next_new;
     return claim;
   }
   claim.kind = any_alive ? TrialClaim::kWait : TrialClaim::kDone;
   return claim;
+}
+
+std::string open_trials_sql(const std::string& trials, const std::string& study,
+                            const std::string& age) {
+  return fmt::format(
+      "SELECT number, status, coalesce({age}, 1e300) FROM {trials} WHERE {study}"
+      "status NOT IN ('TERMINATED', 'ERROR', 'PRUNED') ORDER BY number",
+      fmt::arg("age", age), fmt::arg("trials", trials), fmt::arg("study", study));
+}
+
+std::string next_new_trial_sql(const std::string& trials, const std::string& study,
+                               const std::string& hint) {
+  // Numbers are claimed lowest first, but two slots of a plain run may commit out of order
+  // before a kill -9, so a gap is possible: the answer is the hint when it is free, else the
+  // first number after a present one (from the hint on) whose successor is missing. With no
+  // gap that is one index lookup.
+  return fmt::format(
+      "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM {trials} WHERE {study}number = {hint}) "
+      "THEN {hint} ELSE (SELECT min(t.number) + 1 FROM {trials} t WHERE {t_study}"
+      "t.number >= {hint} AND NOT EXISTS (SELECT 1 FROM {trials} u WHERE {u_study}"
+      "u.number = t.number + 1)) END",
+      fmt::arg("trials", trials), fmt::arg("study", study), fmt::arg("hint", hint),
+      fmt::arg("t_study", study.empty() ? "" : "t." + study),
+      fmt::arg("u_study", study.empty() ? "" : "u.study = t.study AND "));
 }
 
 std::string make_worker_id() {

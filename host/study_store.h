@@ -153,9 +153,20 @@ struct ClaimCandidate {
   TrialStatus status = TrialStatus::kPending;
   double heartbeat_age_s = 0;  // since its runner's last sign of life; infinite when none
 };
-// `trials` in index order. kTrial with the chosen index (and handed_over), kWait or kDone.
-TrialClaim choose_claim(const std::vector<ClaimCandidate>& trials, int n_trials,
+// `open`: the trials that are not final, in index order; `next_new`: the lowest number never
+// claimed. kTrial with the chosen index (and handed_over), kWait or kDone.
+TrialClaim choose_claim(const std::vector<ClaimCandidate>& open, uint64_t next_new, int n_trials,
                         double heartbeat_timeout_s);
+
+// SQL for claim_next, shared by both stores (`trials`: the trials table; `study`: a condition
+// that selects the study's rows, "" or "study = $1 AND "): the open trials (not final) with
+// their heartbeat ages in seconds (`age`: the store's expression for it), and the lowest trial
+// number never claimed, searched from `hint` (an expression: a number below which every
+// number is recorded). Both run on the server, so a claim transfers the open trials only.
+std::string open_trials_sql(const std::string& trials, const std::string& study,
+                            const std::string& age);
+std::string next_new_trial_sql(const std::string& trials, const std::string& study,
+                               const std::string& hint);
 
 // "<host>:<pid>:<4 hex>": the identity of a worker process in the study's records.
 std::string make_worker_id();

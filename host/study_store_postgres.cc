@@ -6,10 +6,13 @@
 // message: messages name the URL redacted, and the password is scrubbed from server errors.
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
+#include "cusweep/log.h"
 #include "study_store.h"
 
 namespace cusweep {
@@ -26,7 +29,7 @@ CREATE TABLE IF NOT EXISTS cusweep_schema (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cusweep_studies (
   study TEXT PRIMARY KEY, name TEXT NOT NULL, tag TEXT NOT NULL, config TEXT NOT NULL, config_path TEXT NOT NULL,
   base_dir TEXT NOT NULL, fingerprint TEXT NOT NULL, summary TEXT,
-  created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now(), next_number BIGINT);
 CREATE TABLE IF NOT EXISTS cusweep_trials (
   study TEXT NOT NULL REFERENCES cusweep_studies (study) ON DELETE CASCADE,
   number BIGINT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
@@ -47,6 +50,21 @@ CREATE TABLE IF NOT EXISTS cusweep_checkpoints (
   PRIMARY KEY (study, trial),
   FOREIGN KEY (study, trial) REFERENCES cusweep_trials (study, number) ON DELETE CASCADE);
 )";
+
+// What claim_next needs to stay cheap in a large study, added to tables made before it: the
+// study's hint of its next trial number (every number below it is recorded) and an index of
+// the trials that are not final. Both are optional to the data, so the format stays 1.
+constexpr const char* kClaimColumn =
+    "SELECT 1 FROM information_schema.columns WHERE table_name = 'cusweep_studies' AND "
+    "column_name = 'next_number' AND table_schema = current_schema()";
+constexpr const char* kAddClaimColumn =
+    "ALTER TABLE cusweep_studies ADD COLUMN IF NOT EXISTS next_number BIGINT";
+constexpr const char* kOpenIndex =
+    "SELECT 1 FROM pg_indexes WHERE indexname = 'cusweep_trials_open' AND "
+    "schemaname = current_schema()";
+constexpr const char* kAddOpenIndex =
+    "CREATE INDEX IF NOT EXISTS cusweep_trials_open ON cusweep_trials (study, number) "
+    "WHERE status NOT IN ('TERMINATED', 'ERROR', 'PRUNED')";
 
 std::string to_text(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -75,12 +93,14 @@ std::string first_line(const std::string& s) {
 class Database {
  public:
   explicit Database(const std::string& url)
-      : where_(redact_url(url)), password_(url_password(url)) {
+      : url_(url), where_(redact_url(url)), password_(url_password(url)) {
     try {
       connection_ = std::make_unique<pqxx::connection>(url);
       pqxx::work w(*connection_);
       w.exec_params("SELECT pg_advisory_xact_lock($1)", kSchemaLock);
       w.exec(kSchema);
+      if (w.exec(kClaimColumn).empty()) w.exec(kAddClaimColumn);
+      if (w.exec(kOpenIndex).empty()) w.exec(kAddOpenIndex);
       const pqxx::result v = w.exec("SELECT version FROM cusweep_schema");
       if (v.empty()) {
         w.exec_params("INSERT INTO cusweep_schema (version) VALUES ($1)", kSchemaVersion);
@@ -102,18 +122,41 @@ class Database {
   }
 
   // One transaction, committed when `body` returns; the connection is serialized by a mutex.
+  // A connection lost before the commit (a server restart, a network outage, a terminated
+  // backend) rolled the transaction back, so it is opened again and `body` retried, for up to
+  // kReconnectWindowS; lost during the commit, whether it was recorded is unknown, and that is
+  // a StoreError (retrying could claim a second trial while the first stays RUNNING here).
   template <class Body>
   auto run(Body body) {
     std::lock_guard<std::mutex> lock(mutex_);
-    try {
-      pqxx::work w(*connection_);
-      auto out = body(w);
-      w.commit();
-      return out;
-    } catch (const pqxx::broken_connection& e) {
-      throw StoreError(fmt::format("{}: connection lost: {}", where_, scrub(e.what())));
-    } catch (const pqxx::failure& e) {
-      throw StoreError(fmt::format("{}: {}", where_, scrub(e.what())));
+    double waited_s = 0, backoff_s = kFirstReconnectS;
+    for (;;) {
+      try {
+        if (!connection_) connection_ = std::make_unique<pqxx::connection>(url_);
+        pqxx::work w(*connection_);
+        auto out = body(w);
+        w.commit();
+        if (waited_s > 0) log_info(fmt::format("{}: connection restored", where_));
+        return out;
+      } catch (const pqxx::in_doubt_error& e) {
+        throw StoreError(
+            fmt::format("{}: connection lost during a commit, which may or may not "
+                        "have been recorded: {}",
+                        where_, scrub(e.what())));
+      } catch (const pqxx::broken_connection& e) {
+        connection_.reset();
+        if (waited_s >= kReconnectWindowS) {
+          throw StoreError(fmt::format("{}: connection lost and not restored within {:.0f} s: {}",
+                                       where_, kReconnectWindowS, scrub(e.what())));
+        }
+        log_warning(fmt::format("{}: connection lost ({}); reconnecting in {:.1f} s", where_,
+                                scrub(e.what()), backoff_s));
+        std::this_thread::sleep_for(std::chrono::duration<double>(backoff_s));
+        waited_s += backoff_s;
+        backoff_s = std::min(2 * backoff_s, kLastReconnectS);
+      } catch (const pqxx::failure& e) {
+        throw StoreError(fmt::format("{}: {}", where_, scrub(e.what())));
+      }
     }
   }
 
@@ -129,6 +172,12 @@ class Database {
     return out;
   }
 
+  // Retries after a lost connection wait 0.25, 0.5, 1, 2, 4, 5, 5, ... s, 60 s in all: longer
+  // than a server restart, shorter than the default heartbeat timeout, after which the
+  // trials of a silent worker are handed over anyway.
+  static constexpr double kFirstReconnectS = 0.25, kLastReconnectS = 5, kReconnectWindowS = 60;
+
+  const std::string url_;       // with its password: never shown (where_ is)
   const std::string where_;     // the redacted URL
   const std::string password_;  // scrubbed from messages
   std::unique_ptr<pqxx::connection> connection_;
@@ -187,19 +236,28 @@ class PostgresStudyStore final : public StudyStore {
       const pqxx::result study = w.exec_params(
           "SELECT name, tag FROM cusweep_studies WHERE study = $1 FOR UPDATE", study_);
       if (study.empty()) throw StoreError(fmt::format("{}: no study recorded", where_));
-      std::vector<ClaimCandidate> candidates;
-      const pqxx::result rows = w.exec_params(
-          "SELECT number, status, coalesce(extract(epoch FROM now() - heartbeat), 1e300) "
-          "FROM cusweep_trials WHERE study = $1 ORDER BY number",
-          study_);
+      std::vector<ClaimCandidate> open;
+      const pqxx::result rows =
+          w.exec_params(open_trials_sql("cusweep_trials", "study = $1 AND ",
+                                        "extract(epoch FROM now() - heartbeat)"),
+                        study_);
       for (const auto& row : rows) {
-        candidates.push_back({row[0].as<uint64_t>(),
-                              parse_trial_status(row[1].as<std::string>(), where_),
-                              row[2].as<double>()});
+        open.push_back({row[0].as<uint64_t>(), parse_trial_status(row[1].as<std::string>(), where_),
+                        row[2].as<double>()});
       }
-      TrialClaim claim = choose_claim(candidates, n_trials, heartbeat_timeout_s);
+      const auto next_new =
+          w.exec_params(next_new_trial_sql("cusweep_trials", "study = $1 AND ",
+                                           "(SELECT coalesce(next_number, 0) FROM "
+                                           "cusweep_studies WHERE study = $1)"),
+                        study_)[0][0]
+              .as<uint64_t>();
+      TrialClaim claim = choose_claim(open, next_new, n_trials, heartbeat_timeout_s);
       if (claim.kind != TrialClaim::kTrial) return claim;
       const auto number = static_cast<int64_t>(claim.index);
+      if (claim.index == next_new) {
+        w.exec_params("UPDATE cusweep_studies SET next_number = $2 WHERE study = $1", study_,
+                      number + 1);
+      }
       const std::string name =
           trial_name(study[0][0].as<std::string>(), study[0][1].as<std::string>(), claim.index);
       const pqxx::result r = w.exec_params(

@@ -249,15 +249,18 @@ class SqliteStudyStore final : public StudyStore {
   TrialClaim claim_next(int n_trials, double heartbeat_timeout_s) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);  // the write lock: claims of all processes serialize here
-    std::vector<ClaimCandidate> candidates;
-    Statement select(db_, path_,
-                     "SELECT number, status, coalesce(" CUSWEEP_SQLITE_NOW
-                     " - heartbeat, 1e300) FROM trials ORDER BY number");
+    std::vector<ClaimCandidate> open;
+    const std::string open_sql = open_trials_sql("trials", "", CUSWEEP_SQLITE_NOW " - heartbeat");
+    Statement select(db_, path_, open_sql.c_str());
     while (select.step()) {
-      candidates.push_back({static_cast<uint64_t>(select.integer(0)),
-                            parse_trial_status(select.text(1), path_), select.real(2)});
+      open.push_back({static_cast<uint64_t>(select.integer(0)),
+                      parse_trial_status(select.text(1), path_), select.real(2)});
     }
-    TrialClaim claim = choose_claim(candidates, n_trials, heartbeat_timeout_s);
+    const std::string next_sql = next_new_trial_sql("trials", "", "0");
+    Statement next(db_, path_, next_sql.c_str());
+    if (!next.step()) throw StoreError(fmt::format("{}: no next trial number", path_));
+    const auto next_new = static_cast<uint64_t>(next.integer(0));
+    TrialClaim claim = choose_claim(open, next_new, n_trials, heartbeat_timeout_s);
     if (claim.kind != TrialClaim::kTrial) return claim;
     const auto number = static_cast<int64_t>(claim.index);
     StudyInfo info;

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "cusweep/config.h"
+#include "cusweep/log.h"
 #include "cusweep/runner.h"
 #include "results.h"
 #include "study_store.h"
@@ -201,6 +202,32 @@ TEST_P(SharedStoreTest, ClaimsAreAtomicAcrossConnections) {
   ASSERT_EQ(trials.size(), static_cast<size_t>(kTrials));
   for (const TrialRecord& t : trials)
     EXPECT_EQ(t.status, TrialStatus::kTerminated) << t.name;
+}
+
+// Two slots of a plain run may record trials 0, 1 and 3 before a kill -9 stops it before 2:
+// a worker's claims fill the gap first, then go on after the highest number.
+TEST_P(SharedStoreTest, ClaimsFillAGapInTheNumbersFirst) {
+  create_study(*open(), quadratic_config(5, 1, 1));
+  const auto plain = open();
+  for (uint64_t i : {0, 1, 3}) {
+    TrialRecord t = trial(i);
+    ASSERT_TRUE(plain->claim_trial(t));
+    t.status = TrialStatus::kTerminated;
+    plain->finish_trial(t);
+  }
+  const auto worker = open("w");
+  for (uint64_t expected : {2, 4}) {
+    const TrialClaim c = worker->claim_next(5, 60);
+    ASSERT_EQ(c.kind, TrialClaim::kTrial);
+    EXPECT_EQ(c.index, expected);
+    EXPECT_FALSE(c.handed_over);
+    TrialRecord t = trial(c.index);
+    ASSERT_TRUE(worker->claim_trial(t));
+    t.status = TrialStatus::kTerminated;
+    worker->finish_trial(t);
+  }
+  EXPECT_EQ(worker->claim_next(5, 60).kind, TrialClaim::kDone);
+  EXPECT_EQ(worker->claim_next(6, 60).index, 5u);
 }
 
 TEST_P(SharedStoreTest, HeartbeatsKeepATrialAndSilenceHandsItOver) {
@@ -400,6 +427,59 @@ Counts finish_workers(const std::vector<pid_t>& pids, size_t first, const std::s
     EXPECT_EQ(t.history.size(), epochs) << t.name;
   }
   return postgres_counts(url, study);
+}
+
+// A connection the server drops between two calls (a restart, an outage, a terminated
+// backend) is opened again and the call retried, with a warning; the study loses nothing.
+TEST(PostgresStoreTest, ALostConnectionIsRestoredAndTheCallRetried) {
+  REQUIRE_SERVER(url);
+  const std::string study = unique_study("reconnect");
+  const std::string app = fmt::format("cusweep_reconnect_{}", getpid());
+  const std::string tagged =
+      url + (url.find('?') == std::string::npos ? "?" : "&") + "application_name=" + app;
+  const auto store = open_postgres_study(tagged, study);
+  store->delete_study();
+  create_study(*store, quadratic_config(3, 1, 1));
+  store->set_worker("w");
+  std::vector<std::string> logged;
+  const LogSink previous =
+      set_log_sink([&](LogLevel, const std::string& m) { logged.push_back(m); });
+  auto cut = [&] {
+    pqxx::connection admin(url);
+    pqxx::work w(admin);
+    const pqxx::result r = w.exec_params(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", app);
+    w.commit();
+    ASSERT_EQ(r.size(), 1u) << "the store's one connection";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the backend exits
+  };
+  for (uint64_t i = 0; i < 3; ++i) {
+    cut();
+    const TrialClaim c = store->claim_next(3, 60);
+    ASSERT_EQ(c.kind, TrialClaim::kTrial);
+    EXPECT_EQ(c.index, i);
+    TrialRecord t = trial(i);
+    ASSERT_TRUE(store->claim_trial(t));
+    cut();
+    store->record_evaluation(i, 1, {{"objective", 1.0}, {"metrics", {{"eval_loss", 1.0}}}});
+    t.status = TrialStatus::kTerminated;
+    store->finish_trial(t);
+  }
+  set_log_sink(previous);
+  EXPECT_EQ(store->claim_next(3, 60).kind, TrialClaim::kDone);
+  const std::vector<TrialRecord> trials = store->load_trials();
+  ASSERT_EQ(trials.size(), 3u);
+  for (const TrialRecord& t : trials) {
+    EXPECT_EQ(t.status, TrialStatus::kTerminated);
+    EXPECT_EQ(t.history.size(), 1u);
+  }
+  size_t lost = 0, restored = 0;
+  for (const std::string& m : logged) {
+    lost += m.find("connection lost") != std::string::npos;
+    restored += m.find("connection restored") != std::string::npos;
+  }
+  EXPECT_EQ(lost, 6u);
+  EXPECT_EQ(restored, 6u);
 }
 
 TEST(WorkerProcessTest, FourWorkersOnOnePostgresStudyRunEachTrialOnce) {
