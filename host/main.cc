@@ -240,8 +240,8 @@ int run_command(const RunArgs& args) {
         redact_url(storage).c_str(), result.wall_s, result.backend.c_str());
   }
   if (result.resumed_trials > 0) {
-    std::printf("Resumed: %zu finished trials were kept from earlier runs\n",
-                result.resumed_trials);
+    std::printf("Resumed: %zu finished trials were kept from earlier runs (%.1f s in all runs)\n",
+                result.resumed_trials, result.study_wall_s);
   }
   if (result.forked_trials > 0) {
     std::printf("Forked: %zu finished trials were carried from %s\n", result.forked_trials,

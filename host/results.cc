@@ -169,6 +169,7 @@ json best_json(const SweepResult& result, const SweepConfig& config) {
             {"scheduler", config.scheduler.type},
             {"best_includes_pruned", config.scheduler.best_includes_pruned},
             {"wall_s", result.wall_s},
+            {"study_wall_s", result.study_wall_s},
             {"warnings", result.warnings}};
   json best = json::array();
   for (size_t i : result.best)

@@ -75,6 +75,13 @@ std::vector<double> values_of(const std::vector<ObjectiveValue>& v) {
   return out;
 }
 
+// The wall time of the study's runs so far, as its last run recorded it (a study recorded
+// before study_wall_s existed: its last run's).
+double recorded_study_wall_s(const StudyInfo& info) {
+  if (!info.summary.is_object()) return 0;
+  return info.summary.value("study_wall_s", info.summary.value("wall_s", 0.0));
+}
+
 // The study a sweep records into out_dir, with what an earlier run recorded.
 struct OpenedStudy {
   std::unique_ptr<StudyFolderLock> lock;  // out_dir's study, while this process runs it
@@ -82,6 +89,7 @@ struct OpenedStudy {
   std::string tag;                    // of the trial names
   std::vector<TrialRecord> recorded;  // by an earlier run, in index order
   size_t forked = 0;                  // of them, carried from another study by --fork
+  double earlier_wall_s = 0;          // the study's runs before this one, summed
 };
 
 // Opens or creates out_dir's study as `options.existing_study` says. Refusals happen here,
@@ -198,6 +206,7 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
   }
   restore_explanations(config, study.recorded);
   study.store->update_config(config.source);
+  study.earlier_wall_s = recorded_study_wall_s(info);
   return study;
 }
 
@@ -1026,6 +1035,8 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
                          config.n_trials - static_cast<int>(run.kept())));
   }
   result.trials = run.run(&result.wall_s);
+  // A worker's time overlaps the others': the study's own sum is kept as the runs made it.
+  result.study_wall_s = study.earlier_wall_s + (worker ? 0 : result.wall_s);
   if (worker) {
     StudyInfo info;
     study.store->load_study(&info);
@@ -1041,8 +1052,10 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
                t.status == TrialStatus::kRunning;
       });
   if (study.store) {
-    study.store->record_summary(
-        {{"backend", result.backend}, {"wall_s", result.wall_s}, {"warnings", result.warnings}});
+    study.store->record_summary({{"backend", result.backend},
+                                 {"wall_s", result.wall_s},
+                                 {"study_wall_s", result.study_wall_s},
+                                 {"warnings", result.warnings}});
   }
   if (worker && !options.out_dir.empty()) {
     writer = std::make_unique<ResultsWriter>(options.out_dir, config);
@@ -1111,6 +1124,7 @@ SweepResult join_study(const RunOptions& options) {
     config.max_concurrent_trials = options.max_concurrent_trials;
   study.tag = info.tag;
   study.recorded = study.store->load_trials();
+  study.earlier_wall_s = recorded_study_wall_s(info);
   restore_explanations(config, study.recorded);
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   const std::string worker = make_worker_id();

@@ -253,6 +253,7 @@ SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
   const json& summary = info.summary.is_object() ? info.summary : json::object();
   r.backend = summary.value("backend", "");
   r.wall_s = summary.value("wall_s", 0.0);
+  r.study_wall_s = summary.value("study_wall_s", r.wall_s);
   r.warnings = summary.value("warnings", std::vector<std::string>());
   r.interrupted = std::any_of(r.trials.begin(), r.trials.end(),
                               [](const TrialRecord& t) { return !is_final(t.status); });

@@ -148,6 +148,12 @@ TEST(ResumeTest, KeepsFinishedTrialsBitForBitAndContinuesTheNumbering) {
   const SweepResult resumed = run(quadratic_config(15, 2), dir, ExistingStudy::kResume);
   EXPECT_EQ(resumed.resumed_trials, 10u);
   ASSERT_EQ(resumed.trials.size(), 15u);
+  // wall_s is this run's; study_wall_s adds the runs before it, in best.json and for show.
+  EXPECT_DOUBLE_EQ(first.study_wall_s, first.wall_s);
+  EXPECT_DOUBLE_EQ(resumed.study_wall_s, first.wall_s + resumed.wall_s);
+  EXPECT_DOUBLE_EQ(read_study(dir).result.study_wall_s, resumed.study_wall_s);
+  EXPECT_DOUBLE_EQ(json::parse(std::ifstream(dir + "/best.json"))["study_wall_s"].get<double>(),
+                   resumed.study_wall_s);
   for (size_t i = 0; i < 10; ++i)
     EXPECT_EQ(recorded(resumed.trials[i]), recorded(first.trials[i])) << i;
   // New trials keep the study's tag (n_trials is part of a fresh sweep's tag) and its numbering,

@@ -51,7 +51,8 @@ struct SweepResult {
   std::vector<Direction> directions;
   std::vector<size_t> best;  // one index (single objective) or the Pareto front; empty if none
   std::vector<std::string> warnings;
-  double wall_s = 0;
+  double wall_s = 0;          // of this run
+  double study_wall_s = 0;    // of every run of the study: the first and each --resume
   bool interrupted = false;   // stopped by RunOptions::stop before every trial ran
   size_t resumed_trials = 0;  // finished trials kept from the study's earlier runs
   size_t forked_trials = 0;   // finished trials carried from another study (--fork)
