@@ -39,8 +39,19 @@ CUSWEEP_CPU_CLONES void sgd_cpu(int64_t rows, int64_t cols, const steps::SgdUpda
   steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
+template <Activation kAct>
 CUSWEEP_CPU_CLONES void activation_backward_cpu(int64_t rows, int64_t cols,
-                                                const steps::ActivationBackward& f) {
+                                                const steps::ActivationBackward<kAct>& f) {
+  steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
+}
+
+template <Activation kAct>
+CUSWEEP_CPU_CLONES void bias_activation_cpu(int64_t rows, int64_t cols,
+                                            const steps::BiasActivation<kAct>& f) {
+  steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
+}
+
+CUSWEEP_CPU_CLONES void gather_rows_cpu(int64_t rows, int64_t cols, const steps::GatherRows& f) {
   steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
@@ -82,8 +93,16 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
   using ThrustSteps::for_2d;
   void for_2d(int64_t rows, int64_t cols, const steps::AdamWUpdate& f) { adamw_cpu(rows, cols, f); }
   void for_2d(int64_t rows, int64_t cols, const steps::SgdUpdate& f) { sgd_cpu(rows, cols, f); }
-  void for_2d(int64_t rows, int64_t cols, const steps::ActivationBackward& f) {
+  template <Activation kAct>
+  void for_2d(int64_t rows, int64_t cols, const steps::ActivationBackward<kAct>& f) {
     activation_backward_cpu(rows, cols, f);
+  }
+  template <Activation kAct>
+  void for_2d(int64_t rows, int64_t cols, const steps::BiasActivation<kAct>& f) {
+    bias_activation_cpu(rows, cols, f);
+  }
+  void for_2d(int64_t rows, int64_t cols, const steps::GatherRows& f) {
+    gather_rows_cpu(rows, cols, f);
   }
 
   // The same call per trial: each fused trial's GEMM is bit-identical to its unfused one.
