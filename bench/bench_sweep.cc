@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "blas_kernels.h"
 #include "cusweep/benchmark_function.h"
 #include "cusweep/config.h"
 #include "cusweep/error.h"
@@ -506,6 +507,7 @@ int dispatch(int argc, char** argv) {
 }  // namespace cusweep
 
 int main(int argc, char** argv) {
+  cusweep::choose_blas_kernels(argv);  // as cusweep itself does (blas_kernels.h)
   try {
     return cusweep::dispatch(argc, argv);
   } catch (const cusweep::UserError& e) {

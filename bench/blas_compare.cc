@@ -23,6 +23,9 @@
 #else
 #include <cblas.h>
 #endif
+#if defined(CUSWEEP_GEMM_OPENBLAS)
+#include "blas_kernels.h"
+#endif
 
 namespace {
 
@@ -132,6 +135,9 @@ int usage(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if defined(CUSWEEP_GEMM_OPENBLAS)
+  cusweep::choose_blas_kernels(argv);  // the kernels cusweep runs, not only those OpenBLAS picks
+#endif
   int threads = 2;
   double seconds = 1.0;
   std::string json_path;
@@ -158,7 +164,8 @@ int main(int argc, char** argv) {
 #if defined(CUSWEEP_GEMM_EIGEN)
   // Eigen is compiled for one instruction set; never run it on a CPU without it.
 #if defined(__AVX512F__)
-  const bool supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  const bool supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512vl");
 #else
   const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
@@ -177,6 +184,7 @@ int main(int argc, char** argv) {
 #if defined(CUSWEEP_GEMM_OPENBLAS)
   j["blas"] = openblas_get_config();  // the build and the kernels it picked on this CPU
   j["core"] = openblas_get_corename();
+  j["core_chosen_by"] = cusweep::blas_kernel_choice();
 #endif
   std::printf("%-10s %-34s %10s %12s\n", "library", "shape", "GFLOP/s", "max rel err");
   // The MLP 784-128-10 training step at each batch size: forward, layer 2 dW and dX, layer 1 dW.

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "blas_kernels.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #ifdef CUSWEEP_HAVE_CUDA
@@ -14,14 +15,16 @@
 namespace cusweep {
 namespace {
 
-// Which OpenBLAS kernels were picked matters: 0.3.21 falls back to slow generic kernels on
-// CPUs it does not know, so --version and the run log say which core it chose.
+// Which OpenBLAS kernels run matters (blas_kernels.h), so --version, `devices` and the run log
+// say which, and who chose them.
 std::string blas_description() {
   // openblas_get_config() is "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ...": keep name and version.
   std::string config = openblas_get_config();
   const size_t second_space = config.find(' ', config.find(' ') + 1);
   if (second_space != std::string::npos) config.resize(second_space);
-  return fmt::format("{}, {} kernels, 1 thread per trial", config, openblas_get_corename());
+  const std::string choice = blas_kernel_choice();
+  return fmt::format("{}, {} kernels{}, 1 thread per trial", config, openblas_get_corename(),
+                     choice.empty() ? "" : " (" + choice + ")");
 }
 
 class CpuBackend final : public Backend {

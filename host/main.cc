@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "backend.h"
+#include "blas_kernels.h"
 #include "cusweep/config.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
@@ -467,6 +468,7 @@ int dispatch(int argc, char** argv) {
 }  // namespace cusweep
 
 int main(int argc, char** argv) {
+  cusweep::choose_blas_kernels(argv);
   try {
     return cusweep::dispatch(argc, argv);
   } catch (const cusweep::UserError& e) {

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blas_kernels.h"
+
 namespace {
 
 using ::testing::HasSubstr;
@@ -54,6 +56,28 @@ TEST(CliTest, VersionAndDevicesSayWhichBackendsWereBuilt) {
   const Result d = run("devices");
   EXPECT_EQ(d.status, 0);
   EXPECT_THAT(d.output, HasSubstr("cpu: usable"));
+}
+
+// OpenBLAS 0.3.21 picks SSE3 kernels on CPUs it does not know; cusweep starts itself again
+// with the widest the CPU runs. Run as a user would, without the variables this test binary's
+// own choice left in its environment.
+TEST(CliTest, DevicesReportsTheWidestOpenblasKernelsThisCpuRuns) {
+  const std::string clean = "env -u OPENBLAS_CORETYPE -u CUSWEEP_OPENBLAS_PICKED ";
+  const Result d = run_shell(clean + CUSWEEP_BINARY + " devices");
+  ASSERT_EQ(d.status, 0) << d.output;
+  const size_t end = d.output.find(" kernels");
+  ASSERT_NE(end, std::string::npos) << d.output;
+  const size_t begin = d.output.rfind(", ", end);
+  ASSERT_NE(begin, std::string::npos) << d.output;
+  const std::string core = d.output.substr(begin + 2, end - begin - 2);
+  EXPECT_EQ(cusweep::better_openblas_core(cusweep::detect_cpu_vector_support(), core), "")
+      << d.output;
+
+  // The user's OPENBLAS_CORETYPE is obeyed, and named as the reason.
+  const Result forced =
+      run_shell(clean + "OPENBLAS_CORETYPE=Prescott " + CUSWEEP_BINARY + " devices");
+  ASSERT_EQ(forced.status, 0) << forced.output;
+  EXPECT_THAT(forced.output, HasSubstr("Prescott kernels (set by OPENBLAS_CORETYPE)"));
 }
 
 TEST(CliTest, ObjectiveOfTheHfExample) {
