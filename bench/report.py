@@ -47,6 +47,8 @@ def main():
         if t:
             row(f"{label}: samples/s", f"{t['samples_per_s']:.0f}")
             row(f"{label}: mean eval_accuracy", f"{t['mean_eval_accuracy']:.4f}")
+            if "openblas_coretype" in t:
+                row(f"{label}: OpenBLAS kernels", t["openblas_coretype"])
             if best_torch is None or t["samples_per_s"] > best_torch["samples_per_s"]:
                 best_torch = t
     if cus and best_torch:
@@ -62,6 +64,9 @@ def main():
         ceiling = len(steps) / sum(1.0 / g for g in steps)
         row("sgemm ceiling at the workload's shapes", f"{ceiling:.1f}", "GFLOP/s")
         row("sgemm ceiling, square 1024", f"{shapes['square_1024']:.1f}", "GFLOP/s")
+        if "core" in sgemm:
+            chosen = sgemm.get("core_chosen_by") or "picked by OpenBLAS"
+            row("OpenBLAS kernels (cusweep and the ceiling)", f"{sgemm['core']} ({chosen})")
         row("cusweep training FLOP/s / ceiling", f"{100 * cus['train_gflops_per_s'] / ceiling:.0f}",
             "%", ">= 60%")
     for lib, b in blas.items():

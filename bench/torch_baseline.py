@@ -402,6 +402,8 @@ def main(argv):
         # libgomp's default (active) waiting spins; on a loaded 2-core machine 2 threads then
         # train several times slower than 1, so record the policy the run used.
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        # Debian's torch does its float GEMMs in OpenBLAS (libblas.so.3): the kernels it ran.
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "OpenBLAS's own choice"),
         "mean_eval_accuracy": mean_accuracy,
         "config": os.path.abspath(args.config),
     }

@@ -90,7 +90,7 @@ std::string blas_kernel_choice() {
   }
   const char* picked = std::getenv(kPickedVar);
   if (picked != nullptr) {
-    return std::string("chosen by cusweep for this CPU; OpenBLAS had picked ") + picked;
+    return std::string("chosen by cusweep; OpenBLAS picked ") + picked;
   }
   return std::string("set by ") + kCoreTypeVar;
 }

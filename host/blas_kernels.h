@@ -41,8 +41,8 @@ void choose_blas_kernels(char** argv);
 std::string blas_kernel_running();
 
 // For --version, `devices` and the run log: who chose the kernels now running, e.g.
-// "chosen by cusweep; OpenBLAS 0.3.21 picked Prescott on this CPU", "OPENBLAS_CORETYPE",
-// or "" when OpenBLAS chose them itself.
+// "chosen by cusweep; OpenBLAS picked Prescott", "set by OPENBLAS_CORETYPE", or "" when
+// OpenBLAS chose them itself.
 std::string blas_kernel_choice();
 
 }  // namespace cusweep

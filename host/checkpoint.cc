@@ -1,12 +1,13 @@
 // Checkpoint bytes: magic, format version, CRC-32 (zlib) of everything after it, then epoch,
-// step, model key, array shape and the float values. Hosts are little-endian (x86-64, ARM64),
-// so the values are written as they lie in memory.
+// step, model key, trial key, array shape and the float values. Hosts are little-endian (x86-64,
+// ARM64), so the values are written as they lie in memory.
 #include "checkpoint.h"
 
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -14,9 +15,11 @@ namespace cusweep {
 namespace {
 
 constexpr char kMagic[8] = {'c', 'u', 's', 'w', 'c', 'k', 'p', 't'};
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2;  // 1 had no trial key
 constexpr size_t kCrcOffset = sizeof(kMagic) + sizeof(uint32_t);
 constexpr size_t kMaxModelKey = 4096;
+constexpr size_t kMaxTrialKey = 1 << 20;
+constexpr int32_t kMaxArrays = 8;  // parameters and optimizer state: 3 today
 
 template <class T>
 void put(std::string& out, T v) {
@@ -85,6 +88,8 @@ std::string encode_checkpoint(const CheckpointState& s) {
   put<int64_t>(out, s.step);
   put<uint32_t>(out, static_cast<uint32_t>(s.model.size()));
   out += s.model;
+  put<uint32_t>(out, static_cast<uint32_t>(s.trial.size()));
+  out += s.trial;
   put<int64_t>(out, s.param_count);
   put<int32_t>(out, s.arrays);
   out.append(reinterpret_cast<const char*>(s.values.data()), s.values.size() * sizeof(float));
@@ -108,21 +113,31 @@ CheckpointState decode_checkpoint(const std::string& bytes) {
     throw CheckpointError("checkpoint damaged: its CRC-32 does not match its bytes");
   }
   CheckpointState s;
-  s.epoch = static_cast<int>(in.get<int64_t>("header"));
+  const int64_t epoch = in.get<int64_t>("header");
   s.step = in.get<int64_t>("header");
   const uint32_t key = in.get<uint32_t>("header");
   if (key > kMaxModelKey) throw CheckpointError("checkpoint damaged: model key too long");
   s.model = in.text(key, "model key");
+  const uint32_t trial = in.get<uint32_t>("header");
+  if (trial > kMaxTrialKey) throw CheckpointError("checkpoint damaged: trial key too long");
+  s.trial = in.text(trial, "trial key");
   s.param_count = in.get<int64_t>("header");
   s.arrays = in.get<int32_t>("header");
-  if (s.epoch < 1 || s.step < 0 || s.param_count < 0 || s.arrays < 0 ||
-      in.left() !=
-          static_cast<size_t>(s.arrays) * static_cast<size_t>(s.param_count) * sizeof(float)) {
+  // Checked by division: a product of damaged counts could wrap around to the right size.
+  const size_t floats = in.left() / sizeof(float);
+  const bool shape_fits = in.left() % sizeof(float) == 0 && s.arrays >= 0 &&
+                          s.arrays <= kMaxArrays && s.param_count >= 0 &&
+                          (s.arrays == 0 ? floats == 0
+                                         : floats % static_cast<size_t>(s.arrays) == 0 &&
+                                               floats / static_cast<size_t>(s.arrays) ==
+                                                   static_cast<uint64_t>(s.param_count));
+  if (epoch < 1 || epoch > std::numeric_limits<int>::max() || s.step < 0 || !shape_fits) {
     throw CheckpointError(fmt::format(
         "checkpoint damaged: epoch {}, step {}, {} arrays of {} values in {} bytes of values",
-        s.epoch, s.step, s.arrays, s.param_count, in.left()));
+        epoch, s.step, s.arrays, s.param_count, in.left()));
   }
-  s.values.resize(static_cast<size_t>(s.arrays) * static_cast<size_t>(s.param_count));
+  s.epoch = static_cast<int>(epoch);
+  s.values.resize(floats);
   in.floats(s.values.data(), s.values.size());
   return s;
 }

@@ -217,7 +217,13 @@ ForkedTrials fork_trials(const SweepConfig& config, const std::string& tag, Stud
     f.location = "fork:" + t.name;
     f.confusion = t.confusion;
     f.runtime_s = t.runtime_s;
-    if (!carry_history(config, recorded, t, &f)) {
+    bool finite = false;
+    try {
+      finite = carry_history(config, recorded, t, &f);
+    } catch (const UserError& e) {  // a damaged record: say where it is
+      throw UserError(fmt::format("--fork {}: trial {}: {}", where, t.name, e.what()), e.hint());
+    }
+    if (!finite) {
       ++left["objective not finite"];
       continue;
     }

@@ -74,8 +74,15 @@ std::string json_string(const json& v, const std::string& key) {
 }
 
 int64_t json_int_in(const json& v, const std::string& key, int64_t low, int64_t high) {
-  const int64_t x = json_int(v, key);
-  if (x < low || x > high) {
+  int64_t x = 0;
+  bool fits = true;
+  try {
+    x = json_int(v, key);
+  } catch (const UserError&) {
+    if (!v.is_number()) throw;  // a string, a list, ...: json_int says what it got
+    fits = false;               // beyond int64 or not whole: say which range is allowed
+  }
+  if (!fits || x < low || x > high) {
     throw UserError(
         fmt::format("{} must be an integer in [{}, {}], got {}", key, low, high, json_excerpt(v)));
   }

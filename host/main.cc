@@ -387,6 +387,12 @@ int dispatch(int argc, char** argv) {
                    "start the new study with the finished trials of this earlier one (its "
                    "output folder, or with --storage its study name) that are trials of this "
                    "config, objectives recomputed")
+      ->check([](const std::string& v) {
+        return v.empty() ? std::string(
+                               "empty; give the output folder (or, with --storage, "
+                               "the study name) of an earlier sweep")
+                         : std::string();
+      })
       ->excludes(resume);
   run_cmd->add_option("--storage", run.storage,
                       "keep the study in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; "

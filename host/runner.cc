@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -123,7 +124,14 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
       throw UserError(fmt::format("--fork {}: that is the output folder itself", options.fork_from),
                       "fork into another folder: --out NEW_DIR");
     }
-    source = open_sqlite_study(path, true);
+    try {
+      source = open_sqlite_study(path, true);
+    } catch (const UserError& e) {
+      throw UserError(
+          fmt::format("--fork {}: its study cannot be read: {}", options.fork_from, e.what()),
+          "--fork names the output folder of an earlier sweep; that folder is only "
+          "read, never repaired");
+    }
   } else {
     const std::string target = options.study.empty() ? config.name : options.study;
     if (options.fork_from == target) {
@@ -136,9 +144,10 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
   return fork_trials(config, sweep_tag(config), *source);
 }
 
-OpenedStudy open_study(const SweepConfig& config, const RunOptions& options) {
+// `fork`: plan_fork's trials, planned before the output folder was made.
+OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
+                       std::optional<ForkedTrials> fork) {
   const bool overwrite = options.existing_study == ExistingStudy::kOverwrite;
-  std::optional<ForkedTrials> fork = plan_fork(config, options);
   OpenedStudy study;
   if (options.storage.empty())
     study.lock = std::make_unique<StudyFolderLock>(options.out_dir, true);
@@ -633,7 +642,7 @@ class SweepRun {
       for (size_t k = 0; k < names.size(); ++k)
         metrics[names[k]] = values[k];
       std::string checkpoint;
-      if (checkpoint_due(epoch, f.epochs)) checkpoint = encode_checkpoint(function_state(epoch));
+      if (checkpoint_due(epoch, f.epochs)) checkpoint = checkpoint_bytes(t, function_state(epoch));
       record(t, e, metrics, epoch, checkpoint.empty() ? nullptr : &checkpoint);
       if (stopping() && epoch < f.epochs && t.status == TrialStatus::kRunning) {
         t.status = TrialStatus::kInterrupted;
@@ -664,7 +673,7 @@ class SweepRun {
         if (results[k].status != TrialStatus::kRunning) continue;
         std::string checkpoint;
         if (checkpoint_due(epoch, epochs)) {
-          checkpoint = encode_checkpoint(trainer.checkpoint(k, epoch));
+          checkpoint = checkpoint_bytes(results[k], trainer.checkpoint(k, epoch));
         }
         record(results[k], evaluations[k], metrics_dict(config_, evaluations[k]), epoch,
                checkpoint.empty() ? nullptr : &checkpoint);
@@ -738,6 +747,31 @@ class SweepRun {
            epoch % config_.checkpoint_every == 0 && epoch < epochs;
   }
 
+  // Whose a checkpoint is: a checkpoint of another trial (or of another study's trial of that
+  // name) is never loaded.
+  static std::string checkpoint_owner(const TrialRecord& t) {
+    return t.name + " " + t.searched.dump();
+  }
+
+  // Trial `t`'s checkpoint `state` as recorded, or "" when it is too large for the study (the
+  // trial then trains on without checkpoints, and says so once).
+  std::string checkpoint_bytes(const TrialRecord& t, CheckpointState state) {
+    state.trial = checkpoint_owner(t);
+    std::string bytes = encode_checkpoint(state);
+    if (bytes.size() <= options_.max_checkpoint_bytes) return bytes;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (too_large_warned_.insert(t.index).second) {
+      const auto size = [](size_t b) {
+        return b >= 1000000 ? fmt::format("{:.0f} MB", b / 1e6) : fmt::format("{} bytes", b);
+      };
+      log_warning(fmt::format(
+          "trial {}: its checkpoint of {} is larger than the {} a study records in one value; "
+          "it trains on without checkpoints (run again, it starts from epoch 1)",
+          t.name, size(bytes.size()), size(options_.max_checkpoint_bytes)));
+    }
+    return "";
+  }
+
   // A benchmark function has no state: its checkpoint records how far the trial got.
   CheckpointState function_state(int epoch) const {
     CheckpointState s;
@@ -771,7 +805,10 @@ class SweepRun {
       } else {
         why = Trainer::checkpoint_mismatch(state, params_[t.index], data_);
       }
-    } catch (const CheckpointError& e) {
+      if (why.empty() && state.trial != checkpoint_owner(t)) {
+        why = fmt::format("it was made for trial '{}', not '{}'", state.trial, checkpoint_owner(t));
+      }
+    } catch (const std::exception& e) {  // damaged beyond what decoding checks: never fatal
       why = e.what();
     }
     if (why.empty()) {
@@ -796,7 +833,14 @@ class SweepRun {
       if (r.index != index) continue;
       for (json& entry : r.history) {
         const int epoch = static_cast<int>(kept.size()) + 1;
-        if (epoch > epochs || entry["metrics"].value("epoch", 0) != epoch) break;
+        // A damaged entry (not an object, no metrics, epoch not a number) ends what can be kept.
+        const json* metrics =
+            entry.is_object() && entry.contains("metrics") ? &entry["metrics"] : nullptr;
+        if (epoch > epochs || metrics == nullptr || !metrics->is_object() ||
+            !metrics->contains("epoch") || !(*metrics)["epoch"].is_number_integer() ||
+            (*metrics)["epoch"].get<int64_t>() != epoch) {
+          break;
+        }
         kept.push_back(std::move(entry));
       }
     }
@@ -922,13 +966,14 @@ class SweepRun {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<TrialRecord> trials_;
-  std::vector<TrialParams> params_;  // per trial
-  std::vector<bool> kept_;           // finished in an earlier run of the study: not run again
-  std::vector<bool> fixed_;          // values recorded by an earlier run: not suggested again
-  std::vector<bool> local_;          // worker mode: claimed by this process
-  std::vector<bool> rerun_;          // started before: may continue from a checkpoint
-  std::vector<size_t> fed_;          // evaluations of the trial the scheduler has seen
-  double heartbeat_timeout_s_ = 0;   // > 0: worker mode
+  std::vector<TrialParams> params_;      // per trial
+  std::vector<bool> kept_;               // finished in an earlier run of the study: not run again
+  std::vector<bool> fixed_;              // values recorded by an earlier run: not suggested again
+  std::vector<bool> local_;              // worker mode: claimed by this process
+  std::vector<bool> rerun_;              // started before: may continue from a checkpoint
+  std::set<uint64_t> too_large_warned_;  // trials told their checkpoint is too large
+  std::vector<size_t> fed_;              // evaluations of the trial the scheduler has seen
+  double heartbeat_timeout_s_ = 0;       // > 0: worker mode
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Sampler> sampler_;
   std::vector<Direction> directions_;
@@ -1064,16 +1109,38 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
   return result;
 }
 
+// checkpoint_every that no trial reaches (checkpoints are never taken after the last epoch) is
+// most likely a mistake: say so, as no checkpoint will ever be recorded.
+void warn_if_no_checkpoint_is_due(const SweepConfig& config) {
+  if (config.checkpoint_every <= 0) return;
+  const auto& params = config.search_space.params();
+  const bool searched = std::any_of(params.begin(), params.end(), [](const ParamSpec& p) {
+    return p.name == "num_train_epochs";
+  });
+  const int epochs =
+      config.benchmark.active()
+          ? config.benchmark.epochs
+          : make_trial_params(config.model, config.training, json::object()).num_train_epochs;
+  if (searched || config.checkpoint_every < epochs) return;
+  log_warning(fmt::format(
+      "{}: checkpoint_every is {} but trials train {} epochs, and none is taken after the last: "
+      "no checkpoint will be recorded",
+      config.path, config.checkpoint_every, epochs));
+}
+
 }  // namespace
 
 SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   SweepResult result = probe_objective(config);
   OpenedStudy study;
   study.tag = sweep_tag(config);
+  // A refused fork leaves nothing behind, not even the output folder.
+  std::optional<ForkedTrials> fork = plan_fork(config, options);
+  warn_if_no_checkpoint_is_due(config);
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   const bool shared = !options.storage.empty();
   if (shared || (!options.out_dir.empty() && options.record_study)) {
-    study = open_study(config, options);
+    study = open_study(config, options, std::move(fork));
   }
   if (shared) {
     study.store->set_worker(make_worker_id());

@@ -110,6 +110,36 @@ json parse_recorded_json(const std::string& text, const std::string& where) {
   }
 }
 
+json checked_evaluation(json entry, const std::string& where, const std::string& trial,
+                        int64_t epoch) {
+  const auto damaged = [&](const std::string& what) {
+    return UserError(fmt::format("{}: the study is damaged: trial {}'s evaluation of epoch {} {}: "
+                                 "{}",
+                                 where, trial, epoch, what, json_excerpt(entry)),
+                     "restore the study from a copy, or --overwrite to start a new one");
+  };
+  if (!entry.is_object()) throw damaged("is not a JSON object");
+  const auto metrics = entry.find("metrics");
+  if (metrics == entry.end() || !metrics->is_object()) throw damaged("has no metrics object");
+  for (const auto& [name, value] : metrics->items()) {
+    if (!value.is_number() && !value.is_null()) throw damaged("has a metric that is no number");
+  }
+  const auto e = metrics->find("epoch");  // written by the runner; store tests may leave it out
+  if (e != metrics->end() && (!e->is_number_integer() || e->get<int64_t>() != epoch)) {
+    throw damaged("does not say it is of that epoch");
+  }
+  const auto objective = entry.find("objective");
+  if (objective != entry.end()) {
+    bool numbers = objective->is_number() || objective->is_null() || objective->is_array();
+    if (objective->is_array()) {
+      for (const json& v : *objective)
+        numbers = numbers && (v.is_number() || v.is_null());
+    }
+    if (!numbers) throw damaged("has an objective that is no number");
+  }
+  return entry;
+}
+
 std::string study_path(const std::string& out_dir) {
   return (std::filesystem::path(out_dir) / "study.db").string();
 }
@@ -117,9 +147,14 @@ std::string study_path(const std::string& out_dir) {
 namespace {
 
 // A data path as a fingerprint compares it: "dir/", "dir" and "a/../dir" are one folder.
+// Absolute (a relative path is read from the working folder), so that the same file named
+// from two folders, or once relative and once absolute, is the same setting.
 std::string normal_path(const std::string& p) {
   if (p.empty()) return p;
-  std::filesystem::path n = std::filesystem::path(p).lexically_normal();
+  std::error_code ec;
+  std::filesystem::path n = std::filesystem::absolute(p, ec);
+  if (ec) n = p;
+  n = n.lexically_normal();
   if (!n.has_filename() && n.has_parent_path() && n != n.root_path()) n = n.parent_path();
   return n.string();
 }
@@ -189,8 +224,18 @@ json study_fingerprint(const SweepConfig& config) {
 }
 
 std::vector<std::string> fingerprint_changes(const json& recorded, const json& now) {
+  // Studies recorded before data paths were made absolute hold them as they were written,
+  // relative to the folder the sweep ran in: a resume from there names the same files.
+  json was = recorded;
+  if (was.contains("data") && was["data"].is_object()) {
+    for (const char* key :
+         {"dir", "train_images", "train_labels", "eval_images", "eval_labels", "train", "eval"}) {
+      const auto it = was["data"].find(key);
+      if (it != was["data"].end() && it->is_string()) *it = normal_path(it->get<std::string>());
+    }
+  }
   std::vector<std::string> changes;
-  diff(recorded, now, "", changes);
+  diff(was, now, "", changes);
   if (changes.size() > kMaxChangesListed) {
     const size_t more = changes.size() - kMaxChangesListed;
     changes.resize(kMaxChangesListed);

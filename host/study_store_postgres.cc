@@ -429,7 +429,8 @@ class PostgresStudyStore final : public StudyStore {
           ++k;
         if (k == trials.size() || trials[k].index != trial) continue;
         TrialRecord& t = trials[k];
-        t.history.push_back(json_field(e[2], where_));
+        t.history.push_back(
+            checked_evaluation(json_field(e[2], where_), where_, t.name, e[1].as<int64_t>()));
         t.epochs_done = e[1].as<int>();
         t.metrics = t.history.back().value("metrics", json::object());
       }

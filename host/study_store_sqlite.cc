@@ -431,7 +431,8 @@ class SqliteStudyStore final : public StudyStore {
         ++k;
       if (k == trials.size() || trials[k].index != trial) continue;
       TrialRecord& t = trials[k];
-      t.history.push_back(evaluations.json_at(2));
+      t.history.push_back(
+          checked_evaluation(evaluations.json_at(2), path_, t.name, evaluations.integer(1)));
       t.epochs_done = static_cast<int>(evaluations.integer(1));
       t.metrics = t.history.back().value("metrics", json::object());
     }

@@ -29,7 +29,11 @@ echo "== cusweep, reference workload, 2 concurrent trials"
 $bench throughput --concurrency 2 --max-trials $max --json "$out/cusweep.json"
 echo "== cusweep, the same with fused trials (groups of 4; off by default on the CPU)"
 $bench throughput --concurrency 2 --max-trials $max --fused 4 --json "$out/cusweep_fused4.json"
-echo "== PyTorch, sequential, 2 threads"
+# Debian's PyTorch does its GEMMs in the same OpenBLAS: give it the kernels cusweep runs
+# (on CPUs OpenBLAS 0.3.21 does not know, its own choice is its slowest; see README).
+core=$(build-bench/cusweep devices | sed -n 's/^cpu: .*, \([A-Za-z0-9_]*\) kernels.*/\1/p')
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$core}
+echo "== PyTorch, sequential, 2 threads (OpenBLAS ${OPENBLAS_CORETYPE:-own choice} kernels)"
 /usr/bin/python3 bench/torch_baseline.py --mode sequential --max-trials $max --json "$out/torch_sequential.json"
 echo "== PyTorch, two processes, 1 thread each"
 /usr/bin/python3 bench/torch_baseline.py --mode two-processes --max-trials $max --json "$out/torch_two_processes.json"

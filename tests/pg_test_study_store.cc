@@ -254,7 +254,8 @@ TEST_P(SharedStoreTest, HeartbeatsKeepATrialAndSilenceHandsItOver) {
   EXPECT_EQ(c.searched, t0.searched);  // run again with the values it had
 
   // a wakes up: none of its writes may touch b's trial.
-  EXPECT_THROW(a->record_evaluation(0, 1, {{"objective", 9.0}}), StoreError);
+  EXPECT_THROW(a->record_evaluation(0, 1, {{"objective", 9.0}, {"metrics", json::object()}}),
+               StoreError);
   t0.status = TrialStatus::kTerminated;
   EXPECT_THROW(a->finish_trial(t0), StoreError);
   EXPECT_THROW(a->claim_trial(t0), StoreError);
@@ -262,7 +263,7 @@ TEST_P(SharedStoreTest, HeartbeatsKeepATrialAndSilenceHandsItOver) {
 
   TrialRecord mine = trial(0);
   ASSERT_TRUE(b->claim_trial(mine));
-  b->record_evaluation(0, 1, {{"objective", 1.0}});
+  b->record_evaluation(0, 1, {{"objective", 1.0}, {"metrics", json::object()}});
   mine.status = TrialStatus::kTerminated;
   b->finish_trial(mine);
   TrialRecord other = trial(1);
@@ -323,7 +324,7 @@ TEST_P(SharedStoreTest, CheckpointsTravelWithTheirEvaluations) {
   EXPECT_TRUE(store->load_trials()[0].history.empty());
   EXPECT_FALSE(store->load_checkpoint(1).has_value());
 
-  store->record_evaluation(1, 1, {{"objective", 1}}, &bytes);
+  store->record_evaluation(1, 1, {{"objective", 1}, {"metrics", json::object()}}, &bytes);
   t.status = TrialStatus::kPruned;
   store->finish_trial(t);
   EXPECT_FALSE(store->load_checkpoint(1).has_value());  // never runs again

@@ -80,6 +80,13 @@ TEST(CliTest, DevicesReportsTheWidestOpenblasKernelsThisCpuRuns) {
   EXPECT_THAT(forced.output, HasSubstr("Prescott kernels (set by OPENBLAS_CORETYPE)"));
 }
 
+TEST(CliTest, AnEmptyForkIsRefused) {
+  const Result r = run("run /nonexistent.json --fork ''");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--fork"));
+  EXPECT_THAT(r.output, HasSubstr("empty; give the output folder"));
+}
+
 TEST(CliTest, ObjectiveOfTheHfExample) {
   const std::string metrics =
       R"({"eval_loss": 0.4, "eval_accuracy": 0.9, "eval_f1": 0.8, "eval_runtime": 12.3,

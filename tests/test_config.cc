@@ -205,7 +205,11 @@ TEST(ConfigTest, RangesOfNumbers) {
 
   j = base();
   j["n_trials"] = 1e30;
-  EXPECT_THAT(error_of(j), HasSubstr("n_trials is out of range"));
+  EXPECT_THAT(error_of(j), HasSubstr("n_trials must be an integer in [1, 1000000], got 1e+30"));
+  j = base();
+  j["checkpoint_every"] = 1e20;  // beyond int64: the allowed range is still named
+  EXPECT_THAT(error_of(j), HasSubstr("checkpoint_every (epochs; 0 = off) must be an integer in "
+                                     "[0, 100000], got 1e+20"));
 }
 
 TEST(ConfigTest, ObjectiveOnAMetricNotComputedIsCaughtAtLoadWithAHint) {

@@ -8,8 +8,10 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -97,7 +99,7 @@ TEST(StudyStoreTest, ClaimingARunningTrialAgainDropsItsEvaluations) {
   TrialRecord t;
   t.name = "t";
   ASSERT_TRUE(store->claim_trial(t));
-  store->record_evaluation(0, 1, {{"objective", 1}});
+  store->record_evaluation(0, 1, {{"objective", 1}, {"metrics", json::object()}});
   t.status = TrialStatus::kInterrupted;
   store->finish_trial(t);
   ASSERT_TRUE(store->claim_trial(t));
@@ -122,12 +124,25 @@ TEST(StudyStoreTest, AFileThatIsNoStudyIsAUserErrorNamingIt) {
   EXPECT_TRUE(r.any_completed());
 }
 
+SweepResult run_fork(const json& j, const std::string& out, const std::string& from,
+                     ExistingStudy existing = ExistingStudy::kRefuse) {
+  RunOptions options;
+  options.out_dir = out;
+  options.existing_study = existing;
+  options.fork_from = from;
+  return run_sweep(parse_sweep_config(j, "quad.json", "."), options);
+}
+
 // A study damaged by hand (a value that is not JSON, a dropped table) is a UserError naming
 // the file, for show and resume alike; nothing else is touched.
 TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
   for (const char* damage :
        {"UPDATE study SET config = '{broken'", "UPDATE trials SET searched = 'x' WHERE number = 1",
-        "DROP TABLE evaluations"}) {
+        "DROP TABLE evaluations", "UPDATE evaluations SET entry = '[]' WHERE trial = 1",
+        "UPDATE evaluations SET entry = '{}' WHERE trial = 1",
+        "UPDATE evaluations SET entry = json_set(entry, '$.metrics.epoch', '3') WHERE trial = 1",
+        "UPDATE evaluations SET entry = json_set(entry, '$.metrics.eval_loss', 'x')",
+        "UPDATE evaluations SET entry = json_set(entry, '$.objective', json('{}'))"}) {
     const std::string dir = temp_dir("damaged");
     run(quadratic_config(3, 1), dir);
     sqlite3* db = nullptr;
@@ -139,6 +154,15 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
     EXPECT_THAT(user_error_of([&] { run(quadratic_config(3, 1), dir, ExistingStudy::kResume); }),
                 HasSubstr("the study is damaged"))
         << damage;
+    if (std::string(damage).find("evaluations SET") != std::string::npos) {
+      EXPECT_THAT(shown, HasSubstr("evaluation of epoch 1")) << damage;
+      // Forking from it is refused alike, naming the source; the new folder stays unmade.
+      const std::string target = temp_dir("damaged_fork") + "/new";
+      EXPECT_THAT(user_error_of([&] { run_fork(quadratic_config(3, 1), target, dir); }),
+                  HasSubstr(study_path(dir) + ": the study is damaged"))
+          << damage;
+      EXPECT_FALSE(fs::exists(target)) << damage;
+    }
   }
 }
 
@@ -285,15 +309,6 @@ TEST(ResumeTest, ShowReadsTheStudyWithoutItsConfig) {
   EXPECT_EQ(running.result.trials[5].objective, std::vector<double>{0.25});
 }
 
-SweepResult run_fork(const json& j, const std::string& out, const std::string& from,
-                     ExistingStudy existing = ExistingStudy::kRefuse) {
-  RunOptions options;
-  options.out_dir = out;
-  options.existing_study = existing;
-  options.fork_from = from;
-  return run_sweep(parse_sweep_config(j, "quad.json", "."), options);
-}
-
 // What a trial measured, as the result files write it, without what its study made of it: the
 // name, number, location, objective and ranked evaluation.
 json measured(const TrialRecord& t) {
@@ -418,6 +433,16 @@ TEST(ForkTest, LeavesBehindWhatItCannotCarryAndRefusesWhatDoesNotFit) {
               ::testing::AllOf(HasSubstr("n_trials is 3, but --fork"),
                                HasSubstr("carries 5 finished trials")));
   EXPECT_FALSE(fs::exists(study_path(target))) << "a refused fork writes nothing";
+  EXPECT_THAT(user_error_of([&] { run_fork(other, target + "/new", source); }),
+              HasSubstr("measured something else"));
+  EXPECT_FALSE(fs::exists(target + "/new")) << "a refused fork does not even make the folder";
+  // A source that is no study is named as the --fork source, not as the output folder.
+  const std::string garbage = temp_dir("fork_garbage_source");
+  std::ofstream(study_path(garbage)) << "this is not an SQLite database, only text";
+  const std::string refused =
+      user_error_of([&] { run_fork(quadratic_config(8, 1), target, garbage); });
+  EXPECT_THAT(refused, HasSubstr("--fork " + garbage + ": its study cannot be read"));
+  EXPECT_THAT(refused, ::testing::Not(HasSubstr("--overwrite")));
   // Into a folder that holds a study: refused as any new sweep is, unless --overwrite.
   EXPECT_THAT(user_error_of([&] { run_fork(quadratic_config(8, 1), out, source); }),
               HasSubstr("holds the study of an earlier sweep"));
@@ -609,11 +634,35 @@ TEST(CrashTest, KillNineWithCheckpointsContinuesEachTrialWhereItStopped) {
   EXPECT_GE(continued, 3u) << "too few kills landed inside a trial";
 }
 
+// A data file named relative to the working folder, or absolute, or relative to another config
+// folder, is one setting: resume and --fork compare the files, not how they were written.
+TEST(FingerprintTest, ADataFileNamedRelativeOrAbsoluteIsTheSameSetting) {
+  const json j = {{"name", "d"},
+                  {"data", {{"format", "csv"}, {"train", "data/digits.csv.gz"}}},
+                  {"n_trials", 1}};
+  const json relative = study_fingerprint(parse_sweep_config(j, "d.json", ""));
+  json k = j;
+  k["data"]["train"] = "../data/digits.csv.gz";
+  const json elsewhere = study_fingerprint(parse_sweep_config(k, "conf/d.json", "conf"));
+  k["data"]["train"] = (fs::current_path() / "data" / "digits.csv.gz").string();
+  const json absolute = study_fingerprint(parse_sweep_config(k, "/x/d.json", "/x"));
+  EXPECT_EQ(fingerprint_changes(relative, absolute), std::vector<std::string>{});
+  EXPECT_EQ(fingerprint_changes(elsewhere, absolute), std::vector<std::string>{});
+  // Recorded before paths were made absolute: the text as written, read from the working folder.
+  json recorded = relative;
+  recorded["data"]["train"] = "data/digits.csv.gz";
+  EXPECT_EQ(fingerprint_changes(recorded, absolute), std::vector<std::string>{});
+  k["data"]["train"] = "/other/digits.csv.gz";
+  EXPECT_THAT(fingerprint_changes(relative, study_fingerprint(parse_sweep_config(k, "d.json", ""))),
+              ::testing::ElementsAre(HasSubstr("data.train changed")));
+}
+
 TEST(CheckpointTest, BytesRoundTripAndDamageIsNamed) {
   CheckpointState s;
   s.epoch = 3;
   s.step = 141;
   s.model = "mlp|0|64|256|5|adamw|32";
+  s.trial = "fm_1a2b3_00004 {\"learning_rate\":0.01}";
   s.param_count = 5;
   s.arrays = 3;
   for (int k = 0; k < 15; ++k)
@@ -623,6 +672,7 @@ TEST(CheckpointTest, BytesRoundTripAndDamageIsNamed) {
   EXPECT_EQ(back.epoch, 3);
   EXPECT_EQ(back.step, 141);
   EXPECT_EQ(back.model, s.model);
+  EXPECT_EQ(back.trial, s.trial);
   EXPECT_EQ(back.param_count, 5);
   EXPECT_EQ(back.arrays, 3);
   EXPECT_EQ(back.values, s.values);
@@ -642,6 +692,23 @@ TEST(CheckpointTest, BytesRoundTripAndDamageIsNamed) {
   EXPECT_THAT(why(bytes.substr(0, 10)), HasSubstr("ends at byte 8"));
   EXPECT_THAT(why("not a checkpoint at all, just text"), HasSubstr("not a cusweep checkpoint"));
   EXPECT_THAT(why(""), HasSubstr("ends at byte 0"));
+  // Rewritten with a valid CRC: an epoch beyond int, counts that wrap around to the size, an
+  // earlier format. Each is refused, never read as something else.
+  const auto forged = [&](size_t at, auto value) {
+    std::string b = bytes;
+    std::memcpy(&b[at], &value, sizeof(value));
+    const uint32_t crc = static_cast<uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(b.data() + 16), b.size() - 16));
+    std::memcpy(&b[12], &crc, sizeof(crc));
+    return b;
+  };
+  EXPECT_THAT(why(forged(16, int64_t{(int64_t{1} << 32) + 3})), HasSubstr("checkpoint damaged"));
+  const size_t count_at = 36 + s.model.size() + 4 + s.trial.size();
+  EXPECT_THAT(why(forged(count_at, int64_t{5} + (int64_t{1} << 62))),
+              HasSubstr("checkpoint damaged"));
+  EXPECT_THAT(why(forged(count_at + 8, int32_t{1 << 30})), HasSubstr("checkpoint damaged"));
+  EXPECT_THAT(why(forged(8, uint32_t{1})), HasSubstr("checkpoint format 1; this cusweep reads "
+                                                     "format 2"));
   s.values.pop_back();
   EXPECT_THROW(encode_checkpoint(s), std::invalid_argument);
 }

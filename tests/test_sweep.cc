@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -386,11 +388,34 @@ TEST_F(SweepTest, AnUnusableCheckpointIsRefusedAndTheTrialStartsAgain) {
   foreign.param_count = 3;
   foreign.arrays = 2;
   foreign.values.assign(6, 0.5f);
-  for (const std::string kind : {"damaged", "foreign"}) {
+  // damaged: bytes overwritten; foreign: another model; other_trial: this model and epoch,
+  // but another trial's (copied between trials, or from another study); wrapped: a valid CRC
+  // over counts whose product wraps around to the right number of bytes.
+  for (const std::string kind : {"damaged", "foreign", "other_trial", "wrapped"}) {
     const std::string out = temp_dir("ckpt_" + kind);
     const auto before = run_until(j, out, 2);
     ASSERT_EQ(before.size(), 1u);
     ASSERT_LT(before.at(0).size(), 12u);
+    std::string bytes = encode_checkpoint(foreign);
+    if (kind == "other_trial" || kind == "wrapped") {
+      const std::optional<std::string> own = open_sqlite_study(study_path(out))->load_checkpoint(0);
+      ASSERT_TRUE(own.has_value());
+      CheckpointState state = decode_checkpoint(*own);
+      ASSERT_FALSE(state.trial.empty());
+      if (kind == "other_trial") state.trial = "fm_test_00000_of_another_study {}";
+      bytes = encode_checkpoint(state);
+      if (kind == "wrapped") {
+        // param_count sits after magic, format, CRC, epoch, step and the two keys.
+        const size_t at = 36 + state.model.size() + 4 + state.trial.size();
+        int64_t count = 0;
+        std::memcpy(&count, &bytes[at], sizeof(count));
+        count += int64_t{1} << 62;  // x (2 or 3 arrays) x 4 bytes wraps to the same size
+        std::memcpy(&bytes[at], &count, sizeof(count));
+        const uint32_t crc = static_cast<uint32_t>(
+            crc32(0L, reinterpret_cast<const Bytef*>(bytes.data() + 16), bytes.size() - 16));
+        std::memcpy(&bytes[12], &crc, sizeof(crc));
+      }
+    }
     {
       sqlite3* db = nullptr;
       ASSERT_EQ(sqlite3_open(study_path(out).c_str(), &db), SQLITE_OK);
@@ -401,8 +426,7 @@ TEST_F(SweepTest, AnUnusableCheckpointIsRefusedAndTheTrialStartsAgain) {
               : "UPDATE checkpoints SET state = ?";
       sqlite3_stmt* stmt = nullptr;
       ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK);
-      const std::string bytes = encode_checkpoint(foreign);
-      if (kind == "foreign") {
+      if (kind != "damaged") {
         sqlite3_bind_blob(stmt, 1, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
       }
       EXPECT_EQ(sqlite3_step(stmt), SQLITE_DONE);
@@ -415,6 +439,35 @@ TEST_F(SweepTest, AnUnusableCheckpointIsRefusedAndTheTrialStartsAgain) {
     // Trained again: epoch 1 was measured anew.
     EXPECT_NE(resumed.trials[0].history[0].dump(), before.at(0)[0]) << kind;
   }
+}
+
+// A checkpoint too large for the study is left out, once said, and the sweep goes on; a
+// checkpoint_every no trial reaches is pointed out.
+TEST_F(SweepTest, ACheckpointTooLargeForTheStudyIsLeftOutAndSaid) {
+  std::vector<std::string> warnings;
+  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
+    if (level >= LogLevel::kWarning) warnings.push_back(m);
+  });
+  json j = fashion_config(1, 1);
+  j["training"]["num_train_epochs"] = 3;
+  j["checkpoint_every"] = 1;
+  RunOptions options;
+  options.out_dir = temp_dir("ckpt_too_large");
+  options.backend = "cpu";
+  options.max_checkpoint_bytes = 1000;  // a [32] or [64, 32] MLP on 784 inputs: > 100 KB
+  const SweepResult r = run_sweep(parse_sweep_config(j, "test.json", "."), options);
+  j["checkpoint_every"] = 3;
+  RunOptions plain;
+  plain.backend = "cpu";
+  run_sweep(parse_sweep_config(j, "test.json", "."), plain);
+  set_log_sink(previous);
+  ASSERT_EQ(r.trials.size(), 1u);
+  EXPECT_EQ(r.trials[0].status, TrialStatus::kTerminated);
+  EXPECT_EQ(r.trials[0].history.size(), 3u);
+  ASSERT_EQ(warnings.size(), 2u) << "said once per trial, then once for checkpoint_every 3";
+  EXPECT_THAT(warnings[0], ::testing::AllOf(HasSubstr("its checkpoint of"),
+                                            HasSubstr("larger than the 1000 bytes")));
+  EXPECT_THAT(warnings[1], HasSubstr("checkpoint_every is 3 but trials train 3 epochs"));
 }
 
 // max_grad_norm clips each trial's gradient by its own limit: a tight limit changes training, a

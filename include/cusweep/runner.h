@@ -105,6 +105,10 @@ struct RunOptions {
   // Worker mode: a trial whose worker sent no heartbeat for this long is handed to another.
   double heartbeat_timeout_s = 60;
   int max_concurrent_trials = 0;  // join_study: > 0 overrides the recorded config's
+  // A checkpoint larger than this is not recorded (the trial trains on and says so): SQLite
+  // holds at most 1,000,000,000 bytes in a value and PostgreSQL 1 GiB in a bytea, so the
+  // default stays below both with room for the rest of its row. Tests set it small.
+  size_t max_checkpoint_bytes = 900'000'000;
 };
 
 // Runs the sweep `config`: in out_dir's study.db by itself (trial i's values from (seed, i),
