@@ -292,7 +292,14 @@ def train_trial(s, x_train, y_train, x_eval, y_eval):
 _DATA = None
 
 
+# cusweep's CPU optimizer steps flush subnormal states to zero (on Intel cores a subnormal costs
+# a microcode assist; AdamW's m decays into that range between a border pixel's rare
+# gradients). PyTorch gets the same arithmetic, unless --keep-subnormals.
+_FLUSH_SUBNORMALS = True
+
+
 def _init_worker():
+    torch.set_flush_denormal(_FLUSH_SUBNORMALS)
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
 
@@ -351,6 +358,9 @@ def parse_args(argv):
     p.add_argument("--max-trials", type=int, default=0, metavar="N",
                    help="train only the first N trials (0: all)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
+    p.add_argument("--keep-subnormals", action="store_true",
+                   help="compute on subnormal floats (PyTorch's default) instead of flushing "
+                        "them to zero as cusweep's CPU optimizer steps do")
     args = p.parse_args(argv)
     if args.max_trials < 0:
         p.error(f"--max-trials {args.max_trials}: must be >= 0")
@@ -372,7 +382,10 @@ def main(argv):
         return EXIT_BAD_INPUT
 
     threads = 2 if args.mode == "sequential" else 1  # per process
+    global _FLUSH_SUBNORMALS
+    _FLUSH_SUBNORMALS = not args.keep_subnormals
     if args.mode == "sequential":
+        torch.set_flush_denormal(_FLUSH_SUBNORMALS)  # before its threads start: they inherit it
         torch.set_num_threads(2)
     print(f"torch {torch.__version__}  mode {args.mode}  {threads} thread(s) per process  "
           f"{len(trials)} trials  train {tuple(data[0].shape)}  eval {tuple(data[2].shape)}  "
@@ -404,6 +417,7 @@ def main(argv):
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         # Debian's torch does its float GEMMs in OpenBLAS (libblas.so.3): the kernels it ran.
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "OpenBLAS's own choice"),
+        "flush_subnormals": _FLUSH_SUBNORMALS,
         "mean_eval_accuracy": mean_accuracy,
         "config": os.path.abspath(args.config),
     }

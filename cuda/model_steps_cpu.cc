@@ -3,6 +3,9 @@
 // THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP (CMakeLists.txt), so no CUDA header is pulled in.
 #include <cblas.h>
 #include <unistd.h>
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -31,11 +34,39 @@ namespace {
 
 constexpr steps::GridOrder kCpuGridOrder = steps::GridOrder::kRowLoops;
 
+// The optimizer state of a weight whose input is rarely non-zero (a border pixel) decays
+// geometrically between its gradients: AdamW's m by beta1 = 0.9 a step, SGD's velocity by the
+// momentum, so it spends hundreds of steps below 1.2e-38, in float's subnormal range. Intel
+// cores compute on subnormals through a microcode assist costing ~100 cycles per vector: on
+// the project's Xeon the AdamW step was half of all training time (3.2 ns per parameter in
+// place of 0.5). The optimizer steps therefore run with subnormals flushed to zero (MXCSR FTZ
+// and DAZ, restored after): a state below 1.2e-38 counts as 0, which moves no parameter by a
+// measurable amount (the update is lr * m / (sqrt(v) + eps)). GPUs compute subnormals at full
+// speed and keep them; other CPUs run the steps unchanged.
+class FlushSubnormals {
+ public:
+#if defined(__SSE__) || defined(__x86_64__)
+  FlushSubnormals() : saved_(_mm_getcsr()) {
+    _mm_setcsr(saved_ | kFtz | kDaz);
+  }
+  ~FlushSubnormals() {
+    _mm_setcsr(saved_);
+  }
+
+ private:
+  static constexpr unsigned int kFtz = 0x8000;  // results below the normal range become 0
+  static constexpr unsigned int kDaz = 0x0040;  // subnormal inputs read as 0
+  unsigned int saved_;
+#endif
+};
+
 CUSWEEP_CPU_CLONES void adamw_cpu(int64_t rows, int64_t cols, const steps::AdamWUpdate& f) {
+  const FlushSubnormals flush;
   steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
 CUSWEEP_CPU_CLONES void sgd_cpu(int64_t rows, int64_t cols, const steps::SgdUpdate& f) {
+  const FlushSubnormals flush;
   steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
