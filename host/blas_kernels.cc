@@ -92,6 +92,10 @@ std::string blas_kernel_choice() {
   if (picked != nullptr) {
     return std::string("chosen by cusweep; OpenBLAS picked ") + picked;
   }
+  const std::string asked = std::getenv(kCoreTypeVar);
+  if (lower(asked) != lower(openblas_get_corename())) {  // unknown to it, or mapped to another
+    return std::string(kCoreTypeVar) + "=" + asked + " asked; OpenBLAS chose these";
+  }
   return std::string("set by ") + kCoreTypeVar;
 }
 

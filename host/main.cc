@@ -452,8 +452,10 @@ int dispatch(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : kExitBadInput;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // Worded as every other refusal: "error: ..." on stderr, exit status 2.
+    std::fprintf(stderr, "error: %s\nhint: run with --help for the options\n", e.what());
+    return kExitBadInput;
   }
   set_log_level(log_level == "debug"     ? LogLevel::kDebug
                 : log_level == "warning" ? LogLevel::kWarning

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -144,13 +145,18 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
   return fork_trials(config, sweep_tag(config), *source);
 }
 
-// `fork`: plan_fork's trials, planned before the output folder was made.
+// `fork`: plan_fork's trials, planned before the output folder was made. `before_writing` runs
+// once the folder is locked and before anything of a study is written or deleted: what can
+// still refuse the run (data, backend) refuses it there, so that a refused --overwrite keeps
+// the study it would have replaced, and a refused new run leaves no study behind.
 OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
-                       std::optional<ForkedTrials> fork) {
+                       std::optional<ForkedTrials> fork,
+                       const std::function<void()>& before_writing) {
   const bool overwrite = options.existing_study == ExistingStudy::kOverwrite;
   OpenedStudy study;
   if (options.storage.empty())
     study.lock = std::make_unique<StudyFolderLock>(options.out_dir, true);
+  before_writing();
   if (overwrite && options.storage.empty()) remove_sqlite_study(study_path(options.out_dir));
   study.store = open_store(options, config.name);
   if (overwrite && !options.storage.empty()) study.store->delete_study();
@@ -1037,21 +1043,30 @@ SweepResult probe_objective(const SweepConfig& config) {
 
 // Runs the sweep on `study` (its store may be null: nothing recorded). `worker`: as one worker
 // of a shared study; the result is then the whole study.
-SweepResult execute(const SweepConfig& config, const RunOptions& options, OpenedStudy study,
-                    SweepResult result, bool worker) {
+// The data and the backend of a sweep, ready before its study is touched.
+struct Prepared {
   DataSplit loaded;
-  const DataSplit* data = options.data;
+  const DataSplit* given = nullptr;  // options.data (tests), else `loaded`
   std::unique_ptr<Backend> backend;
+  const DataSplit& data() const { return given != nullptr ? *given : loaded; }
+};
+
+std::unique_ptr<Prepared> prepare(const SweepConfig& config, const RunOptions& options) {
+  auto p = std::make_unique<Prepared>();
   if (config.benchmark.active()) {
-    data = &loaded;  // no data and no device: the trials evaluate a function on the host
-    backend = make_cpu_backend();
-  } else {
-    if (data == nullptr) {
-      loaded = load_data(config.data);
-      data = &loaded;
-    }
-    backend = make_backend(options.backend.empty() ? config.backend : options.backend);
+    p->backend = make_cpu_backend();  // no data and no device: trials evaluate a function
+    return p;
   }
+  p->given = options.data;
+  if (p->given == nullptr) p->loaded = load_data(config.data);
+  p->backend = make_backend(options.backend.empty() ? config.backend : options.backend);
+  return p;
+}
+
+SweepResult execute(const SweepConfig& config, const RunOptions& options, OpenedStudy study,
+                    SweepResult result, bool worker, Prepared& prepared) {
+  const DataSplit* data = &prepared.data();
+  Backend* backend = prepared.backend.get();
   result.backend = config.benchmark.active()
                        ? "host (benchmark function " + config.benchmark.function + ")"
                        : backend->description();
@@ -1139,15 +1154,19 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   warn_if_no_checkpoint_is_due(config);
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   const bool shared = !options.storage.empty();
+  std::unique_ptr<Prepared> prepared;
   if (shared || (!options.out_dir.empty() && options.record_study)) {
-    study = open_study(config, options, std::move(fork));
+    study =
+        open_study(config, options, std::move(fork), [&] { prepared = prepare(config, options); });
+  } else {
+    prepared = prepare(config, options);
   }
   if (shared) {
     study.store->set_worker(make_worker_id());
     log_info(fmt::format("{}: running as a worker; others may join with cusweep worker",
                          study.store->where()));
   }
-  return execute(config, options, std::move(study), std::move(result), shared);
+  return execute(config, options, std::move(study), std::move(result), shared, *prepared);
 }
 
 SweepResult join_study(const RunOptions& options) {
@@ -1198,7 +1217,8 @@ SweepResult join_study(const RunOptions& options) {
   study.store->set_worker(worker);
   log_info(fmt::format("{}: worker {} joins ({} trials)", study.store->where(), worker,
                        config.n_trials));
-  return execute(config, options, std::move(study), probe_objective(config), true);
+  const std::unique_ptr<Prepared> prepared = prepare(config, options);
+  return execute(config, options, std::move(study), probe_objective(config), true, *prepared);
 }
 
 }  // namespace cusweep

@@ -147,13 +147,16 @@ std::string study_path(const std::string& out_dir) {
 namespace {
 
 // A data path as a fingerprint compares it: "dir/", "dir" and "a/../dir" are one folder.
-// Absolute (a relative path is read from the working folder), so that the same file named
-// from two folders, or once relative and once absolute, is the same setting.
+// Absolute (a relative path is read from the working folder) with links resolved as far as
+// the path exists, so that the same file named from two folders, once relative and once
+// absolute, or through a link, is the same setting.
 std::string normal_path(const std::string& p) {
   if (p.empty()) return p;
   std::error_code ec;
   std::filesystem::path n = std::filesystem::absolute(p, ec);
   if (ec) n = p;
+  const std::filesystem::path resolved = std::filesystem::weakly_canonical(n, ec);
+  if (!ec) n = resolved;
   n = n.lexically_normal();
   if (!n.has_filename() && n.has_parent_path() && n != n.root_path()) n = n.parent_path();
   return n.string();

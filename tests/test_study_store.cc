@@ -652,6 +652,17 @@ TEST(FingerprintTest, ADataFileNamedRelativeOrAbsoluteIsTheSameSetting) {
   json recorded = relative;
   recorded["data"]["train"] = "data/digits.csv.gz";
   EXPECT_EQ(fingerprint_changes(recorded, absolute), std::vector<std::string>{});
+  // Through a symbolic link to the same (existing) folder.
+  const fs::path real = temp_dir("data_real");
+  const fs::path link = fs::path(::testing::TempDir()) / "cusweep_data_link";
+  fs::remove(link);
+  fs::create_directory_symlink(real, link);
+  json through = k;
+  through["data"]["train"] = (link / "digits.csv.gz").string();
+  k["data"]["train"] = (real / "digits.csv.gz").string();
+  EXPECT_EQ(fingerprint_changes(study_fingerprint(parse_sweep_config(k, "d.json", "")),
+                                study_fingerprint(parse_sweep_config(through, "d.json", ""))),
+            std::vector<std::string>{});
   k["data"]["train"] = "/other/digits.csv.gz";
   EXPECT_THAT(fingerprint_changes(relative, study_fingerprint(parse_sweep_config(k, "d.json", ""))),
               ::testing::ElementsAre(HasSubstr("data.train changed")));

@@ -470,6 +470,30 @@ TEST_F(SweepTest, ACheckpointTooLargeForTheStudyIsLeftOutAndSaid) {
   EXPECT_THAT(warnings[1], HasSubstr("checkpoint_every is 3 but trials train 3 epochs"));
 }
 
+// What can still refuse a run (its data, its backend) refuses it before the study is touched:
+// a refused --overwrite keeps the study it would have replaced, and a refused new run leaves
+// no study behind.
+TEST_F(SweepTest, ARunRefusedForItsDataTouchesNoStudy) {
+  LogGuard guard;
+  const std::string out = temp_dir("refused_overwrite");
+  run(fashion_config(2, 2), out);
+  json missing = fashion_config(2, 2);
+  missing["data"]["dir"] = out + "/no_such_data";
+  const SweepConfig bad = parse_sweep_config(missing, "test.json", ".");
+  RunOptions options;
+  options.out_dir = out;
+  options.backend = "cpu";
+  options.existing_study = ExistingStudy::kOverwrite;
+  EXPECT_THROW(run_sweep(bad, options), UserError);
+  EXPECT_EQ(open_sqlite_study(study_path(out))->load_trials().size(), 2u)
+      << "a refused --overwrite deleted the study";
+
+  options.out_dir = temp_dir("refused_new") + "/run";
+  options.existing_study = ExistingStudy::kRefuse;
+  EXPECT_THROW(run_sweep(bad, options), UserError);
+  EXPECT_FALSE(std::filesystem::exists(study_path(options.out_dir)));
+}
+
 // max_grad_norm clips each trial's gradient by its own limit: a tight limit changes training, a
 // fused group mixing limits (0 = off) gives each trial exactly what it gets alone.
 TEST_F(SweepTest, GradientClippingChangesTrainingAndFusesBitForBit) {
