@@ -41,14 +41,6 @@ std::optional<json> value_of(const TrialRecord& t, const std::string& name, bool
   return std::nullopt;
 }
 
-// Whether parameter `p` exists in a trial with `values` (its condition holds).
-bool active(const ParamSpec& p, const json& values) {
-  if (p.when_param.empty()) return true;
-  const auto it = values.find(p.when_param);
-  return it != values.end() &&
-         std::find(p.when_values.begin(), p.when_values.end(), *it) != p.when_values.end();
-}
-
 // The first setting in which `had` (what the trial trained with) and `gives` (what the config
 // makes of its values) differ, as "NAME was A; the config gives B".
 std::string first_difference(const json& had, const json& gives) {
@@ -81,7 +73,7 @@ Carried values_in(const SweepConfig& config, const TrialRecord& t) {
   }
   config.search_space.drop_inactive(c.searched);
   for (const ParamSpec& p : config.search_space.params()) {
-    if (!active(p, c.searched)) continue;
+    if (!condition_holds(p, c.searched)) continue;
     if (!c.searched.contains(p.name)) {
       c.why_not = fmt::format("it has no value for {}", p.name);
       return c;

@@ -839,14 +839,8 @@ class SweepRun {
       if (r.index != index) continue;
       for (json& entry : r.history) {
         const int epoch = static_cast<int>(kept.size()) + 1;
-        // A damaged entry (not an object, no metrics, epoch not a number) ends what can be kept.
-        const json* metrics =
-            entry.is_object() && entry.contains("metrics") ? &entry["metrics"] : nullptr;
-        if (epoch > epochs || metrics == nullptr || !metrics->is_object() ||
-            !metrics->contains("epoch") || !(*metrics)["epoch"].is_number_integer() ||
-            (*metrics)["epoch"].get<int64_t>() != epoch) {
-          break;
-        }
+        // load_trials checked each entry's form (checked_evaluation); a gap ends what is kept.
+        if (epoch > epochs || entry["metrics"].value("epoch", 0) != epoch) break;
         kept.push_back(std::move(entry));
       }
     }
@@ -1041,8 +1035,6 @@ SweepResult probe_objective(const SweepConfig& config) {
   return result;
 }
 
-// Runs the sweep on `study` (its store may be null: nothing recorded). `worker`: as one worker
-// of a shared study; the result is then the whole study.
 // The data and the backend of a sweep, ready before its study is touched.
 struct Prepared {
   DataSplit loaded;
@@ -1063,6 +1055,8 @@ std::unique_ptr<Prepared> prepare(const SweepConfig& config, const RunOptions& o
   return p;
 }
 
+// Runs the sweep on `study` (its store may be null: nothing recorded) with `prepared`'s data
+// and backend. `worker`: as one worker of a shared study; the result is then the whole study.
 SweepResult execute(const SweepConfig& config, const RunOptions& options, OpenedStudy study,
                     SweepResult result, bool worker, Prepared& prepared) {
   const DataSplit* data = &prepared.data();

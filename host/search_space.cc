@@ -462,16 +462,20 @@ SearchSpace SearchSpace::parse(const json& j, const std::vector<std::string>& al
   return space;
 }
 
+bool condition_holds(const ParamSpec& p, const json& values) {
+  if (p.when_param.empty()) return true;
+  const auto it = values.find(p.when_param);
+  return it != values.end() &&
+         std::find(p.when_values.begin(), p.when_values.end(), *it) != p.when_values.end();
+}
+
 void SearchSpace::drop_inactive(json& values) const {
   // Chains (a depends on b, b on c) settle in at most one pass per parameter.
   for (size_t pass = 0; pass < params_.size(); ++pass) {
     bool changed = false;
     for (const ParamSpec& p : params_) {
       if (p.when_param.empty() || !values.contains(p.name)) continue;
-      const bool active =
-          values.contains(p.when_param) && std::find(p.when_values.begin(), p.when_values.end(),
-                                                     values[p.when_param]) != p.when_values.end();
-      if (!active) {
+      if (!condition_holds(p, values)) {
         values.erase(p.name);
         changed = true;
       }

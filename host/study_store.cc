@@ -146,10 +146,9 @@ std::string study_path(const std::string& out_dir) {
 
 namespace {
 
-// A data path as a fingerprint compares it: "dir/", "dir" and "a/../dir" are one folder.
-// Absolute (a relative path is read from the working folder) with links resolved as far as
-// the path exists, so that the same file named from two folders, once relative and once
-// absolute, or through a link, is the same setting.
+// A data path as a fingerprint compares it: absolute (a relative path is read from the working
+// folder), links resolved as far as the path exists, "dir/" and "a/../dir" as "dir", so that one
+// file named from two folders, relative and absolute, or through a link, is one setting.
 std::string normal_path(const std::string& p) {
   if (p.empty()) return p;
   std::error_code ec;

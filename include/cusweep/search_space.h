@@ -68,6 +68,10 @@ class SearchSpace {
 // True when `v` is one of the values `p` can produce: in [low, high] for a continuous
 // parameter, else a value a draw can equal (JSON equality, numbers by value).
 bool in_domain(const ParamSpec& p, const nlohmann::json& v);
+
+// True when `p` exists in a trial with `values`: it has no condition, or its `when_param` took
+// one of its `when_values`.
+bool condition_holds(const ParamSpec& p, const nlohmann::json& values);
 // "its values: 32, 64" or "it is drawn from [0.001, 0.1]", for messages.
 std::string describe_domain(const ParamSpec& p);
 
