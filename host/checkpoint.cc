@@ -123,14 +123,13 @@ CheckpointState decode_checkpoint(const std::string& bytes) {
   s.trial = in.text(trial, "trial key");
   s.param_count = in.get<int64_t>("header");
   s.arrays = in.get<int32_t>("header");
-  // Checked by division: a product of damaged counts could wrap around to the right size.
+  // param_count is bounded by the bytes first, so that the product of damaged counts cannot
+  // wrap around to the right size.
   const size_t floats = in.left() / sizeof(float);
   const bool shape_fits = in.left() % sizeof(float) == 0 && s.arrays >= 0 &&
                           s.arrays <= kMaxArrays && s.param_count >= 0 &&
-                          (s.arrays == 0 ? floats == 0
-                                         : floats % static_cast<size_t>(s.arrays) == 0 &&
-                                               floats / static_cast<size_t>(s.arrays) ==
-                                                   static_cast<uint64_t>(s.param_count));
+                          static_cast<uint64_t>(s.param_count) <= floats &&
+                          static_cast<uint64_t>(s.arrays) * s.param_count == floats;
   if (epoch < 1 || epoch > std::numeric_limits<int>::max() || s.step < 0 || !shape_fits) {
     throw CheckpointError(fmt::format(
         "checkpoint damaged: epoch {}, step {}, {} arrays of {} values in {} bytes of values",
