@@ -160,8 +160,8 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  template <class T>
-  T* upload_array(const std::vector<T>& host) {
+  template <class T, class Allocator>
+  T* upload_array(const std::vector<T, Allocator>& host) {
     void* p = nullptr;
     CUSWEEP_CUDA_CHECK(cudaMalloc(&p, host.size() * sizeof(T)));
     owned_.push_back(p);

@@ -99,8 +99,24 @@ CUSWEEP_CPU_CLONES void bias_activation_cpu(int64_t rows, int64_t cols,
   steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
 }
 
+// A batch's rows are scattered over the training set (188 MB for Fashion-MNIST), so each row
+// starts with a cache miss that the hardware prefetcher only hides once the row is under way.
+// The row copied kGatherAhead rows later is requested while this one is copied (1.8% of the
+// reference workload's samples/s on the project's Xeon; distances 1-4 measured alike).
+constexpr int64_t kGatherAhead = 2;
+
 CUSWEEP_CPU_CLONES void gather_rows_cpu(int64_t rows, int64_t cols, const steps::GatherRows& f) {
-  steps::for_each_2d<kCpuGridOrder>(thrust::cpp::par, rows, cols, f);
+  constexpr int64_t kLine = 64;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (r + kGatherAhead < rows) {
+      const char* next = reinterpret_cast<const char*>(f.x + f.source_row(r + kGatherAhead) * cols);
+      for (int64_t byte = 0; byte < cols * static_cast<int64_t>(sizeof(float)); byte += kLine)
+        __builtin_prefetch(next + byte, 0, 3);
+    }
+    f.row_once(r);
+    for (int64_t c = 0; c < cols; ++c)
+      f(r, c);
+  }
 }
 
 class CpuSlot final : public steps::ThrustSteps<CpuSlot> {

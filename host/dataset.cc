@@ -6,19 +6,48 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "csv_reader.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 
 namespace cusweep {
+
+void* allocate_huge_page_backed(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (bytes > std::numeric_limits<size_t>::max() - kHuge) throw std::bad_alloc();
+  void* p = nullptr;
+  if (bytes < kHuge) {
+    p = std::malloc(bytes == 0 ? 1 : bytes);
+  } else {
+    const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+    p = std::aligned_alloc(kHuge, rounded);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    // Refused where THP is off or unknown: the memory is then ordinary pages.
+    if (p != nullptr) (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+  }
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+void free_huge_page_backed(void* p) noexcept {
+  std::free(p);
+}
+
 namespace {
 
 namespace fs = std::filesystem;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,47 @@ std::vector<uint8_t> iota_bytes(size_t n, uint8_t start = 0) {
   std::vector<uint8_t> v(n);
   std::iota(v.begin(), v.end(), start);
   return v;
+}
+
+// The value of `key` in /proc/self/smaps for the mapping that holds `p`, or "" when absent.
+std::string smaps_field(const void* p, const std::string& key) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  bool inside = false;
+  std::string line;
+  while (std::getline(smaps, line)) {
+    uintptr_t from = 0, to = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> from >> dash >> to && dash == '-') {
+      inside = from <= address && address < to;  // a mapping's first line: its address range
+    } else if (inside && line.rfind(key + ":", 0) == 0) {
+      std::istringstream value(line.substr(key.size() + 1));
+      std::string word;
+      value >> word;
+      return word;
+    }
+  }
+  return "";
+}
+
+TEST(FeatureArrayTest, LargeArraysStartOnHugePagesAndAskForThem) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  FeatureArray large(3 * kHuge / sizeof(float) + 5, 1.5f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data()) % kHuge, 0u);
+  EXPECT_EQ(large.back(), 1.5f);
+  FeatureArray small(1000, 2.f);  // ordinary memory
+  EXPECT_EQ(small.front() + small.back(), 4.f);
+
+  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(mode, modes);
+  if (modes.empty() || modes.find("[never]") != std::string::npos) {
+    GTEST_SKIP() << "transparent huge pages are off here ('" << modes << "')";
+  }
+  // The kernel marks a mapping that may be backed by huge pages; whether it had 2 MB pages
+  // free at that moment is its business.
+  EXPECT_EQ(smaps_field(large.data(), "THPeligible"), "1");
 }
 
 class DatasetTest : public ::testing::Test {
@@ -618,8 +660,7 @@ TEST_F(DatasetLoadTest, SeparateEvalFileSharesStringClasses) {
 
 // Ids of the eval rows of numbered_csv's hold-out split.
 std::vector<float> eval_ids(const DataSplit& split) {
-  std::vector<float> ids = split.eval.features;
-  return ids;
+  return std::vector<float>(split.eval.features.begin(), split.eval.features.end());
 }
 
 TEST_F(DatasetLoadTest, HoldOutSplitIsDeterministicPerSeed) {
@@ -639,7 +680,7 @@ TEST_F(DatasetLoadTest, HoldOutSplitIsDeterministicPerSeed) {
   EXPECT_EQ(a.train.features, b.train.features);
 
   // Every row lands in exactly one split, with its own label.
-  std::vector<float> all = a.train.features;
+  std::vector<float> all(a.train.features.begin(), a.train.features.end());
   all.insert(all.end(), a.eval.features.begin(), a.eval.features.end());
   std::sort(all.begin(), all.end());
   for (int i = 0; i < 50; ++i) {
@@ -673,9 +714,9 @@ TEST_F(DatasetLoadTest, MaxSamplesTruncateAfterTheSplit) {
   EXPECT_EQ(small.train.rows, 5);
   EXPECT_EQ(small.eval.rows, 3);
   EXPECT_EQ(small.train.features,
-            std::vector<float>(full.train.features.begin(), full.train.features.begin() + 5));
+            FeatureArray(full.train.features.begin(), full.train.features.begin() + 5));
   EXPECT_EQ(small.eval.features,
-            std::vector<float>(full.eval.features.begin(), full.eval.features.begin() + 3));
+            FeatureArray(full.eval.features.begin(), full.eval.features.begin() + 3));
   EXPECT_THAT(small.train.labels, ::testing::Each(::testing::Lt(3)));
 
   config.train = numbered_csv(3);
@@ -690,7 +731,7 @@ Dataset make(int64_t rows, int64_t cols, std::vector<float> values) {
   Dataset d;
   d.rows = rows;
   d.cols = cols;
-  d.features = std::move(values);
+  d.features.assign(values.begin(), values.end());
   d.labels.assign(rows, 0);
   return d;
 }
