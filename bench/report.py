@@ -94,6 +94,9 @@ def main():
     for n, s in counts.items():
         if s:
             row(f"wall time, {n} trials", f"{s['wall_s']:.1f}", "s")
+    for n, s in counts.items():
+        if s:  # at 2 concurrent trials whatever their number: flat unless memory is kept
+            row(f"peak memory, {n} trials (2 concurrent)", f"{s['peak_rss_mb']:.0f}", "MB")
 
     if samplers:
         row("Hartmann-6 median regret, random (100 trials)",

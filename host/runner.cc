@@ -277,9 +277,13 @@ class SweepRun {
   std::vector<TrialRecord> run(double* wall_s) {
     const auto t0 = Clock::now();
     const int to_run = config_.n_trials - static_cast<int>(kept());
-    const int slots = std::max(1, std::min(config_.max_concurrent_trials, to_run));
-    slots_ = slots;
-    if (heartbeat_timeout_s_ <= 0) form_groups(slots, std::max(1, to_run));
+    // A resumed study with every trial kept starts no slot (a worker always does: others may
+    // hand trials over).
+    const bool nothing_to_run = to_run <= 0 && heartbeat_timeout_s_ <= 0;
+    const int slots =
+        nothing_to_run ? 0 : std::max(1, std::min(config_.max_concurrent_trials, to_run));
+    slots_ = std::max(1, slots);
+    if (heartbeat_timeout_s_ <= 0) form_groups(slots_, std::max(1, to_run));
     std::vector<std::thread> workers;
     for (int s = 0; s < slots; ++s) {
       try {
@@ -306,7 +310,7 @@ class SweepRun {
     if (reporter.joinable()) reporter.join();
     if (heart.joinable()) heart.join();
     if (!store_error_.empty()) throw StoreError(store_error_);
-    if (slots_started_ == 0) {
+    if (slots_started_ == 0 && !nothing_to_run) {
       throw DeviceError("no slot could start, so no trial ran: " + slot_error_);
     }
     *wall_s = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -155,8 +155,9 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
     out += fmt::format("Backend: {}\n", view.backend);
   } else {
     out += fmt::format("Current time: {} (running for {})\n", now_string(), hms(view.elapsed_s));
-    out += fmt::format("Backend: {} | slots: {}/{} busy\n", view.backend, view.slots_busy,
-                       view.slots_total);
+    out += view.slots_total == 0 ? fmt::format("Backend: {} | nothing left to run\n", view.backend)
+                                 : fmt::format("Backend: {} | slots: {}/{} busy\n", view.backend,
+                                               view.slots_busy, view.slots_total);
   }
   out += "Objective: " + objective_ + "\n";
   if (config_.scheduler.type != "fifo") out += "Scheduler: " + scheduler_ + "\n";

@@ -265,6 +265,13 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
                           out);
   EXPECT_EQ(more.status, 0) << more.output;
   EXPECT_THAT(more.output, HasSubstr("Resumed: 6 finished trials were kept"));
+  // Resumed again with nothing left to run: it says so, and starts no slot.
+  const Result done =
+      run("run " + quadratic_config("cli_study8.json", 8) + " --resume --out " + out);
+  EXPECT_EQ(done.status, 0) << done.output;
+  EXPECT_THAT(done.output, HasSubstr("| nothing left to run"));
+  EXPECT_THAT(done.output, Not(HasSubstr("slots:")));
+  EXPECT_THAT(done.output, HasSubstr("Resumed: 8 finished trials were kept"));
 
   const Result show = run("show " + out);
   EXPECT_EQ(show.status, 0) << show.output;
