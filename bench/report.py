@@ -49,6 +49,8 @@ def main():
             row(f"{label}: mean eval_accuracy", f"{t['mean_eval_accuracy']:.4f}")
             if "openblas_coretype" in t:
                 row(f"{label}: OpenBLAS kernels", t["openblas_coretype"])
+            if "openblas_threads" in t:
+                row(f"{label}: OpenBLAS threads per process", str(t["openblas_threads"]))
             if "flush_subnormals" in t:
                 row(f"{label}: subnormals", "flushed" if t["flush_subnormals"] else "kept")
             if best_torch is None or t["samples_per_s"] > best_torch["samples_per_s"]:

@@ -7,9 +7,11 @@ Run with Debian's PyTorch: `apt-get install -y python3-torch`, then
 `/usr/bin/python3 bench/torch_baseline.py --mode sequential --json out.json`.
 
 Modes:
-  sequential     one process, torch.set_num_threads(2), trials one after another.
-  two-processes  a Pool of 2 forked workers, 1 intra-op and 1 inter-op thread each, taking
-                 trials from a queue (cusweep's CPU backend: one thread per slot, 2 slots).
+  sequential     one process, torch.set_num_threads(2) and 2 OpenBLAS threads, trials one
+                 after another.
+  two-processes  a Pool of 2 forked workers, 1 intra-op, 1 inter-op and 1 OpenBLAS thread
+                 each, taking trials from a queue (cusweep's CPU backend: one thread per slot,
+                 2 slots).
 
 Only grid parameters are enumerated: cusweep's random draws come from its own generator,
 which this script does not reproduce, so a config with random parameters is refused.
@@ -24,6 +26,23 @@ import os
 import resource
 import sys
 import time
+
+
+def _blas_threads(argv):
+    """OpenBLAS threads per process: the mode's thread budget (see the module docstring)."""
+    for i, arg in enumerate(argv):
+        if arg == "--mode=two-processes" or (arg == "--mode"
+                                             and argv[i + 1:i + 2] == ["two-processes"]):
+            return "1"
+    return "2"
+
+
+# Debian's torch does its float GEMMs in OpenBLAS, which starts one thread per core when it
+# loads, whatever torch.set_num_threads says. Two processes would then run 4 GEMM threads on
+# 2 cores, spinning in sched_yield for each other: the two-process figure swung between 84k and
+# 160k samples/s from run to run on the project's Xeon. The budget is set before torch loads;
+# a value the user set is kept, and recorded.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _blas_threads(sys.argv[1:]))
 
 try:
     import numpy as np
@@ -417,6 +436,7 @@ def main(argv):
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         # Debian's torch does its float GEMMs in OpenBLAS (libblas.so.3): the kernels it ran.
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "OpenBLAS's own choice"),
+        "openblas_threads": int(os.environ["OPENBLAS_NUM_THREADS"]),
         "flush_subnormals": _FLUSH_SUBNORMALS,
         "mean_eval_accuracy": mean_accuracy,
         "config": os.path.abspath(args.config),
