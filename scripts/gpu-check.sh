@@ -32,7 +32,9 @@ python3 scripts/compare_runs.py "$out/sweep_cpu" "$out/sweep_cuda" | tee "$out/c
 compare_rc=${PIPESTATUS[0]}
 
 # The reference workload on the GPU at several concurrencies (one stream per slot), with the
-# GPU memory in use sampled every 100 ms (peak minus the idle figure = what the sweep holds).
+# GPU memory in use and the utilization sampled every 100 ms: peak memory minus the idle figure
+# is what the sweep holds; NVML's utilization is the share of each period in which a kernel
+# ran, so its mean over the run is kernel time / wall time.
 # "8u" is 8 slots with fusion off, to see what fused trials (auto: 8 per slot) bring; 128 runs
 # the 32 trials of the workload 4 times over (--trials 128) so that every slot has one.
 concurrencies=(1 8 32 128 8u)
@@ -42,19 +44,16 @@ bench_rows=()
 for c in "${concurrencies[@]}"; do
   fused=$([ "$c" = 8u ] && echo 1 || echo 0)
   trials=$([ "$c" = 128 ] && echo "--trials 128" || echo "")
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 \
-    >"$out/memory_c$c.txt" 2>/dev/null &
+  nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits -lms 100 \
+    >"$out/gpu_c$c.csv" 2>/dev/null &
   sampler=$!
   # shellcheck disable=SC2086
   if timeout 90 "$CUSWEEP_BUILD_DIR/bench/cusweep_bench" throughput --backend cuda \
       --concurrency "${c%u}" --fused "$fused" $trials --json "$out/bench_cuda_c$c.json" \
       >"$out/bench_cuda_c$c.log" 2>&1; then
     kill "$sampler" 2>/dev/null
-    peak=$(sort -n "$out/memory_c$c.txt" | tail -1)
-    bench_rows+=("$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); \
-print(f'{j[\"samples_per_s\"]:.0f} samples/s, {j[\"wall_s\"]:.1f} s, ' \
-      f'GPU memory +{int(sys.argv[2] or 0) - int(sys.argv[3] or 0)} MiB')" \
-      "$out/bench_cuda_c$c.json" "$peak" "$idle_mib")")
+    bench_rows+=("$(python3 scripts/gpu_bench_row.py "$out/bench_cuda_c$c.json" \
+      "$out/gpu_c$c.csv" "${idle_mib:-0}")")
   else
     kill "$sampler" 2>/dev/null
     bench_rows+=("failed (see bench_cuda_c$c.log)")
