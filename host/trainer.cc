@@ -407,7 +407,10 @@ void Trainer::optimizer_step() {
                                b.clip_scratch);
   }
   if (trials_.front().optim == "sgd") {
-    std::vector<SgdStep> weights(size()), biases(size());
+    std::vector<SgdStep>& weights = sgd_weights_;
+    std::vector<SgdStep>& biases = sgd_biases_;
+    weights.resize(size());
+    biases.resize(size());
     for (size_t t = 0; t < size(); ++t) {
       const TrialParams& p = trials_[t];
       const float lr = static_cast<float>(p.learning_rate * learning_rate_factor(p, step_));
@@ -419,7 +422,10 @@ void Trainer::optimizer_step() {
     slot_.sgd_update_group(n, param_count_, b.params + bi, b.grads + bi, b.state1 + bi, n_bias,
                            biases.data());
   } else {
-    std::vector<AdamWStep> weights(size()), biases(size());
+    std::vector<AdamWStep>& weights = adamw_weights_;
+    std::vector<AdamWStep>& biases = adamw_biases_;
+    weights.resize(size());
+    biases.resize(size());
     const double step = static_cast<double>(step_ + 1);
     for (size_t t = 0; t < size(); ++t) {
       const TrialParams& p = trials_[t];

@@ -112,6 +112,10 @@ class Trainer {
   int64_t max_width_ = 0;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   std::unique_ptr<Buffers> buf_;
+  // Each step's per-trial optimizer scalars for weights and biases (host memory, sized once:
+  // a training step allocates nothing).
+  std::vector<AdamWStep> adamw_weights_, adamw_biases_;
+  std::vector<SgdStep> sgd_weights_, sgd_biases_;
 };
 
 }  // namespace cusweep
