@@ -4,6 +4,10 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include <thrust/system/cuda/execution_policy.h>
 
 #include <fmt/format.h>
@@ -64,10 +68,16 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
   CudaSlot(int device, int index) : device_(device) {
     CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
     CUSWEEP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    CUSWEEP_CUBLAS_CHECK(cublasCreate(&handle_));
-    CUSWEEP_CUBLAS_CHECK(cublasSetStream(handle_, stream_));
-    allocator_ = std::make_unique<StreamAllocator>(stream_);
-    location_ = fmt::format("cuda:{}/s{}", device_, index);
+    try {
+      CUSWEEP_CUBLAS_CHECK(cublasCreate(&handle_));
+      CUSWEEP_CUBLAS_CHECK(cublasSetStream(handle_, stream_));
+      allocator_ = std::make_unique<StreamAllocator>(stream_);
+      location_ = fmt::format("cuda:{}/s{}", device_, index);
+    } catch (...) {  // no destructor runs for a half-built slot
+      if (handle_ != nullptr) cublasDestroy(handle_);
+      cudaStreamDestroy(stream_);
+      throw;
+    }
   }
 
   ~CudaSlot() override {
@@ -95,11 +105,18 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
     CUSWEEP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     synchronize();
   }
-  // What the device has free now: fused groups and models are checked against it.
+  // What the device has free now, with what the memory pool holds unused (CudaBackend keeps
+  // it): fused groups and models are checked against it.
   double memory_budget_bytes() override {
     size_t free_bytes = 0, total_bytes = 0;
     CUSWEEP_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    return static_cast<double>(free_bytes);
+    cudaMemPool_t pool = nullptr;
+    CUSWEEP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device_));
+    uint64_t reserved = 0, used = 0;
+    CUSWEEP_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+    CUSWEEP_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used));
+    return static_cast<double>(free_bytes) +
+           static_cast<double>(reserved - std::min(used, reserved));
   }
 
   void synchronize() override { CUSWEEP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
@@ -138,6 +155,14 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     CUSWEEP_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     description_ = fmt::format("cuda:{} {} (sm_{}{})", device_, prop.name, prop.major, prop.minor);
+    // Slots allocate through the device's default pool (cudaMallocAsync). Its release
+    // threshold is 0 by default: whatever is unused goes back to the driver at every
+    // synchronization and is mapped again by the next allocation, each trial's buffers and
+    // each evaluation's temporaries. The pool keeps what it has instead.
+    cudaMemPool_t pool = nullptr;
+    CUSWEEP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device_));
+    uint64_t keep = std::numeric_limits<uint64_t>::max();
+    CUSWEEP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     CUSWEEP_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));
   }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "backend.h"
+#include "cuda_required.h"
 #include "cusweep/config.h"
 #include "trainer.h"
 
@@ -14,9 +15,9 @@ namespace {
 
 TEST(CudaTest, TrainingAgreesWithTheCpuBackend) {
   const BackendProbe probe = probe_backends();
-  if (!probe.cuda_usable) GTEST_SKIP() << "no usable CUDA device: " << probe.cuda_reason;
+  if (!probe.cuda_usable) CUSWEEP_SKIP_WITHOUT_CUDA("no usable CUDA device: " << probe.cuda_reason);
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
-    GTEST_SKIP() << "no Fashion-MNIST: apt-get install dataset-fashion-mnist";
+    CUSWEEP_SKIP_WITHOUT_CUDA("no Fashion-MNIST: apt-get install dataset-fashion-mnist");
   }
   DataConfig dc = parse_data_config({{"format", "idx"},
                                      {"dir", "/usr/share/datasets/fashion-mnist"},
@@ -54,9 +55,9 @@ TEST(CudaTest, TrainingAgreesWithTheCpuBackend) {
 // unfused ones within float tolerance on CUDA (bit for bit on the CPU, test_sweep.cc).
 TEST(CudaTest, FusedTrialsAgreeWithUnfusedTrials) {
   const BackendProbe probe = probe_backends();
-  if (!probe.cuda_usable) GTEST_SKIP() << "no usable CUDA device: " << probe.cuda_reason;
+  if (!probe.cuda_usable) CUSWEEP_SKIP_WITHOUT_CUDA("no usable CUDA device: " << probe.cuda_reason);
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
-    GTEST_SKIP() << "no Fashion-MNIST: apt-get install dataset-fashion-mnist";
+    CUSWEEP_SKIP_WITHOUT_CUDA("no Fashion-MNIST: apt-get install dataset-fashion-mnist");
   }
   const DataSplit data = load_data(parse_data_config({{"format", "idx"},
                                                       {"dir", "/usr/share/datasets/fashion-mnist"},

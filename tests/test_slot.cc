@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "cuda_required.h"
 #include "cusweep/search_space.h"
 #ifdef CUSWEEP_HAVE_CUDA
 #include "cuda_backend.h"
@@ -40,7 +41,7 @@ class SlotTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     std::string reason;
     backend_ = backend_or_skip(GetParam(), &reason);
-    if (!backend_) GTEST_SKIP() << reason;
+    if (!backend_) CUSWEEP_SKIP_WITHOUT_CUDA(reason);
     slot_ = backend_->make_slot(0);
   }
 
