@@ -4,7 +4,8 @@
   gpu_bench_row.py BENCH_JSON SAMPLES_CSV IDLE_MIB
 
 BENCH_JSON: cusweep_bench's --json output. SAMPLES_CSV: `nvidia-smi --query-gpu=memory.used,
-utilization.gpu --format=csv,noheader,nounits -lms 100` taken during the run. Prints samples/s,
+utilization.gpu --format=csv,noheader,nounits -lms 100` taken during the run, or - for a run
+on the CPU. Prints samples/s,
 wall time, the GPU memory the run held (peak minus IDLE_MIB) and the mean utilization, which
 NVML defines as the share of each sample period in which a kernel was running: kernel time over
 wall time.
@@ -16,6 +17,10 @@ import sys
 def main(bench_json, samples_csv, idle_mib):
     with open(bench_json) as f:
         run = json.load(f)
+    text = f"{run['samples_per_s']:.0f} samples/s, {run['wall_s']:.1f} s"
+    if samples_csv == "-":
+        print(text)
+        return
     memory, utilization = [], []
     with open(samples_csv) as f:
         for line in f:
@@ -24,7 +29,6 @@ def main(bench_json, samples_csv, idle_mib):
                 continue  # a line cut off when the sampler was stopped, or "[N/A]"
             memory.append(int(fields[0]))
             utilization.append(int(fields[1]))
-    text = f"{run['samples_per_s']:.0f} samples/s, {run['wall_s']:.1f} s"
     if memory:
         text += (f", GPU memory +{max(memory) - int(idle_mib)} MiB, kernels running "
                  f"{sum(utilization) / len(utilization):.0f}% of the time "
