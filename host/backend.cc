@@ -69,7 +69,7 @@ BackendProbe probe_backends() {
   return probe;
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& requested) {
+std::unique_ptr<Backend> make_backend(const std::string& requested, const std::string& named_by) {
   if (requested == "cpu") return make_cpu_backend();
   if (requested != "auto" && requested != "cuda") {
     throw UserError(fmt::format("unknown backend '{}'; allowed: auto, cpu, cuda", requested));
@@ -79,8 +79,10 @@ std::unique_ptr<Backend> make_backend(const std::string& requested) {
   if (probe.cuda_usable) return make_cuda_backend(0);
 #endif
   if (requested == "cuda") {
-    throw UserError("--backend cuda: no usable CUDA device: " + probe.cuda_reason,
-                    "use --backend cpu or --backend auto");
+    throw UserError(named_by + " cuda: no usable CUDA device: " + probe.cuda_reason,
+                    named_by == "--backend"
+                        ? "use --backend cpu or --backend auto"
+                        : "set \"backend\" to \"auto\" or \"cpu\", or run with --backend cpu");
   }
   log_info(fmt::format("no usable CUDA device ({}); running on the CPU", probe.cuda_reason));
   return make_cpu_backend();

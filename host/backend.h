@@ -50,7 +50,10 @@ BackendProbe probe_backends();
 
 // `requested` is "auto", "cpu" or "cuda". "auto" takes CUDA when a device answers, else the
 // CPU, logging one line saying why. "cuda" without a usable device is a UserError.
-std::unique_ptr<Backend> make_backend(const std::string& requested);
+// `named_by`: where the request came from, for the message when it cannot be met
+// ("--backend", or the config file and key).
+std::unique_ptr<Backend> make_backend(const std::string& requested,
+                                      const std::string& named_by = "--backend");
 
 std::unique_ptr<Backend> make_cpu_backend();
 std::unique_ptr<Slot> make_cpu_slot(int index);

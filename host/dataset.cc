@@ -20,6 +20,8 @@
 #include <sys/mman.h>
 #endif
 
+#include <zlib.h>
+
 #include "csv_reader.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
@@ -704,6 +706,20 @@ DataSplit load_data(const DataConfig& config) {
             std::to_string(split.train.num_classes) + " classes, scaling " +
             scaling_name(config.scaling));
   return split;
+}
+
+std::string data_digest(const DataSplit& data) {
+  const auto one = [](const Dataset& d) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32_z(crc, reinterpret_cast<const Bytef*>(d.features.data()),
+                  d.features.size() * sizeof(float));
+    crc = crc32_z(crc, reinterpret_cast<const Bytef*>(d.labels.data()),
+                  d.labels.size() * sizeof(int32_t));
+    char hex[9];
+    std::snprintf(hex, sizeof(hex), "%08lx", static_cast<unsigned long>(crc));
+    return std::to_string(d.rows) + "x" + std::to_string(d.cols) + " crc32 " + hex;
+  };
+  return "train " + one(data.train) + ", eval " + one(data.eval);
 }
 
 void apply_scaling(Scaling scaling, Dataset* train, Dataset* eval) {

@@ -148,15 +148,16 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
 // `fork`: plan_fork's trials, planned before the output folder was made. `before_writing` runs
 // once the folder is locked and before anything of a study is written or deleted: what can
 // still refuse the run (data, backend) refuses it there, so that a refused --overwrite keeps
-// the study it would have replaced, and a refused new run leaves no study behind.
+// the study it would have replaced, and a refused new run leaves no study behind. It returns
+// the digest of the data it loaded (data_digest; "" without data), recorded with the study.
 OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
                        std::optional<ForkedTrials> fork,
-                       const std::function<void()>& before_writing) {
+                       const std::function<std::string()>& before_writing) {
   const bool overwrite = options.existing_study == ExistingStudy::kOverwrite;
   OpenedStudy study;
   if (options.storage.empty())
     study.lock = std::make_unique<StudyFolderLock>(options.out_dir, true);
-  before_writing();
+  const std::string digest = before_writing();
   if (overwrite && options.storage.empty()) remove_sqlite_study(study_path(options.out_dir));
   study.store = open_store(options, config.name);
   if (overwrite && !options.storage.empty()) study.store->delete_study();
@@ -170,6 +171,7 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
   fresh.config_path = std::filesystem::absolute(config.path, ec).string();
   fresh.base_dir = std::filesystem::absolute(config.base_dir, ec).string();
   fresh.fingerprint = study_fingerprint(config);
+  if (!digest.empty()) fresh.fingerprint["data"]["content"] = digest;
   bool created = false;
   StudyInfo info = study.store->create_or_load_study(fresh, &created);
   if (!created) study.recorded = study.store->load_trials();
@@ -201,8 +203,8 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
     std::string list;
     for (const std::string& c : changes)
       list += "\n  " + c;
-    throw UserError(fmt::format("{}: cannot resume: the config changes what the recorded trials "
-                                "mean:{}",
+    throw UserError(fmt::format("{}: cannot resume: the config or its data change what the "
+                                "recorded trials mean:{}",
                                 path, list),
                     options.storage.empty()
                         ? "restore those settings to resume; --overwrite starts a fresh study; "
@@ -1055,7 +1057,8 @@ std::unique_ptr<Prepared> prepare(const SweepConfig& config, const RunOptions& o
   }
   p->given = options.data;
   if (p->given == nullptr) p->loaded = load_data(config.data);
-  p->backend = make_backend(options.backend.empty() ? config.backend : options.backend);
+  p->backend = options.backend.empty() ? make_backend(config.backend, config.path + ": backend")
+                                       : make_backend(options.backend);
   return p;
 }
 
@@ -1070,10 +1073,10 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
                        : backend->description();
   const DataView view = backend->share_data(*data);
   if (!config.benchmark.active()) {
-    log_info(fmt::format("{}: {} trials, up to {} at once on {}; train {}x{}, eval {}, {} classes",
-                         config.name, config.n_trials, config.max_concurrent_trials, result.backend,
-                         data->train.rows, data->train.cols, data->eval.rows,
-                         data->train.num_classes));
+    log_info(fmt::format(
+        "{}: {} trials, up to {} at once on {}; train {}x{}, eval {}, {} classes", config.name,
+        config.n_trials, std::min(config.max_concurrent_trials, config.n_trials), result.backend,
+        data->train.rows, data->train.cols, data->eval.rows, data->train.num_classes));
   }
 
   // A worker writes the whole study's result files when it is done (other workers record the
@@ -1154,8 +1157,10 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   const bool shared = !options.storage.empty();
   std::unique_ptr<Prepared> prepared;
   if (shared || (!options.out_dir.empty() && options.record_study)) {
-    study =
-        open_study(config, options, std::move(fork), [&] { prepared = prepare(config, options); });
+    study = open_study(config, options, std::move(fork), [&] {
+      prepared = prepare(config, options);
+      return config.benchmark.active() ? std::string() : data_digest(prepared->data());
+    });
   } else {
     prepared = prepare(config, options);
   }
@@ -1216,6 +1221,19 @@ SweepResult join_study(const RunOptions& options) {
   log_info(fmt::format("{}: worker {} joins ({} trials)", study.store->where(), worker,
                        config.n_trials));
   const std::unique_ptr<Prepared> prepared = prepare(config, options);
+  // Workers on other hosts read their own copies of the data files: the same values, or none.
+  const json& recorded_data =
+      info.fingerprint.is_object() ? info.fingerprint.value("data", json()) : json();
+  if (!config.benchmark.active() && recorded_data.is_object() &&
+      recorded_data.contains("content")) {
+    const std::string here = data_digest(prepared->data());
+    if (recorded_data["content"] != here) {
+      throw UserError(fmt::format("{}: this worker's data is not the study's: the study trained "
+                                  "on {}; the files here hold {}",
+                                  study.store->where(), recorded_data["content"].dump(), here),
+                      "give every worker the same data files, at the paths of the study's config");
+    }
+  }
   return execute(config, options, std::move(study), probe_objective(config), true, *prepared);
 }
 

@@ -236,8 +236,14 @@ std::vector<std::string> fingerprint_changes(const json& recorded, const json& n
       if (it != was["data"].end() && it->is_string()) *it = normal_path(it->get<std::string>());
     }
   }
+  // Studies recorded before the data's contents were fingerprinted compare their settings only.
+  json is = now;
+  if (is.contains("data") && is["data"].is_object() &&
+      !(was.contains("data") && was["data"].is_object() && was["data"].contains("content"))) {
+    is["data"].erase("content");
+  }
   std::vector<std::string> changes;
-  diff(was, now, "", changes);
+  diff(was, is, "", changes);
   if (changes.size() > kMaxChangesListed) {
     const size_t more = changes.size() - kMaxChangesListed;
     changes.resize(kMaxChangesListed);

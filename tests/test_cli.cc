@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend.h"
 #include "blas_kernels.h"
 
 namespace {
@@ -289,6 +290,58 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
   const Result none = run("show " + ::testing::TempDir());
   EXPECT_EQ(none.status, 2);
   EXPECT_THAT(none.output, HasSubstr("no study here"));
+}
+
+// Asking for CUDA where no device answers is refused, naming where the request came from.
+TEST(CliTest, CudaAskedForWithoutADeviceNamesTheFlagOrTheConfigKey) {
+  if (cusweep::probe_backends().cuda_usable) GTEST_SKIP() << "a CUDA device answers here";
+  const std::string data = write_temp("cli_nocuda.csv", "a,label\n1,0\n2,1\n3,0\n4,1\n");
+  const std::string cfg = write_temp(
+      "cli_nocuda.json", R"({"name": "nocuda", "backend": "cuda", "data": {"format": "csv",
+      "train": ")" + data + R"(", "eval_fraction": 0.5}, "n_trials": 1})");
+  const std::string out = ::testing::TempDir() + "/cli_nocuda_out";
+  fs::remove_all(out);
+  const Result by_config = run("run " + cfg + " --out " + out);
+  EXPECT_EQ(by_config.status, 2);
+  EXPECT_THAT(by_config.output, HasSubstr(cfg + ": backend cuda: no usable CUDA device"));
+  EXPECT_THAT(by_config.output, HasSubstr("set \"backend\" to \"auto\" or \"cpu\""));
+  const Result by_flag = run("run " + cfg + " --backend cuda --out " + out);
+  EXPECT_EQ(by_flag.status, 2);
+  EXPECT_THAT(by_flag.output, HasSubstr("error: --backend cuda: no usable CUDA device"));
+  EXPECT_EQ(run("run " + cfg + " --backend cpu --quiet --out " + out).status, 0);
+}
+
+// The study records what its data files held: a resume, or a worker, reading other values from
+// them is refused (the same settings naming changed files would mix two datasets' trials).
+TEST(CliTest, DataFilesThatChangedAreRefusedOnResumeAndToWorkers) {
+  std::string rows = "a,b,label\n";
+  for (int i = 0; i < 60; ++i)
+    rows +=
+        std::to_string(i % 7) + "," + std::to_string(i % 5) + "," + std::to_string(i % 2) + "\n";
+  const std::string data = write_temp("cli_digest.csv", rows);
+  const auto config = [&](const std::string& name, int n_trials) {
+    return write_temp(name, R"({"name": "digest", "data": {"format": "csv", "train": ")" + data +
+                                R"(", "eval_fraction": 0.25}, "training": {"num_train_epochs": 1},
+      "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 1e-1}},
+      "n_trials": )" + std::to_string(n_trials) +
+                                "}");
+  };
+  const std::string out = ::testing::TempDir() + "/cli_digest_out";
+  fs::remove_all(out);
+  ASSERT_EQ(run("run " + config("cli_digest2.json", 2) + " --quiet --out " + out).status, 0);
+  const std::string three = config("cli_digest3.json", 3);
+  const Result same = run("run " + three + " --quiet --resume --out " + out);
+  EXPECT_EQ(same.status, 0) << same.output;  // the same values: it resumes
+
+  std::ofstream(data) << rows << "6,4,1\n";  // one more row
+  const Result changed = run("run " + config("cli_digest4.json", 4) + " --resume --out " + out);
+  EXPECT_EQ(changed.status, 2) << changed.output;
+  EXPECT_THAT(changed.output, HasSubstr("data.content changed: recorded \"train 45x2 crc32 "));
+  EXPECT_THAT(changed.output, HasSubstr("now \"train 46x2 crc32 "));
+  const Result worker = run("worker --out " + out);
+  EXPECT_EQ(worker.status, 2) << worker.output;
+  EXPECT_THAT(worker.output, HasSubstr("this worker's data is not the study's"));
+  EXPECT_THAT(run("show " + out).output, HasSubstr("Number of trials: 3 (3 TERMINATED)"));
 }
 
 // A changed objective cannot resume a study; the refusal points to --fork, which starts a new
