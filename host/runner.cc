@@ -145,6 +145,24 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
   return fork_trials(config, sweep_tag(config), *source);
 }
 
+// Result files with no study beside them (its study.db deleted, or files of the user's own)
+// are not replaced by a new run unless it says so: the study guards what it recorded, and
+// nothing guards these.
+void refuse_unrecorded_results(const std::string& out_dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(study_path(out_dir), ec)) return;  // the study's refusal says more
+  std::string found;
+  for (const char* name : {"trials.jsonl", "results.csv", "best.json"}) {
+    if (std::filesystem::is_regular_file(std::filesystem::path(out_dir) / name, ec))
+      found += (found.empty() ? "" : ", ") + std::string(name);
+  }
+  if (found.empty()) return;
+  throw UserError(fmt::format("{}: holds results of an earlier run ({}) and no study.db; a new "
+                              "run would replace them",
+                              out_dir, found),
+                  "nothing was changed; --overwrite replaces them, or choose another --out");
+}
+
 // `fork`: plan_fork's trials, planned before the output folder was made. `before_writing` runs
 // once the folder is locked and before anything of a study is written or deleted: what can
 // still refuse the run (data, backend) refuses it there, so that a refused --overwrite keeps
@@ -1153,6 +1171,11 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   // A refused fork leaves nothing behind, not even the output folder.
   std::optional<ForkedTrials> fork = plan_fork(config, options);
   warn_if_no_checkpoint_is_due(config);
+  // (A study kept elsewhere, --storage, writes its results here and guards them itself.)
+  if (!options.out_dir.empty() && options.storage.empty() &&
+      options.existing_study == ExistingStudy::kRefuse) {
+    refuse_unrecorded_results(options.out_dir);
+  }
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   const bool shared = !options.storage.empty();
   std::unique_ptr<Prepared> prepared;

@@ -292,6 +292,29 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
   EXPECT_THAT(none.output, HasSubstr("no study here"));
 }
 
+// Result files with no study.db beside them (deleted, or the user's own files) are not replaced
+// by a new run; --overwrite replaces them.
+TEST(CliTest, ResultFilesWithoutAStudyAreKeptUnlessOverwritten) {
+  const std::string out = ::testing::TempDir() + "/cli_unrecorded_out";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  std::ofstream(out + "/results.csv") << "my own results\n";
+  std::ofstream(out + "/best.json") << "{}\n";
+  const std::string cfg = quadratic_config("cli_unrecorded.json", 2);
+  const Result refused = run("run " + cfg + " --quiet --out " + out);
+  EXPECT_EQ(refused.status, 2);
+  EXPECT_THAT(refused.output, HasSubstr(out + ": holds results of an earlier run (results.csv, "
+                                              "best.json) and no study.db"));
+  EXPECT_THAT(refused.output, HasSubstr("--overwrite replaces them"));
+  std::ifstream kept(out + "/results.csv");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "my own results\n");
+  EXPECT_FALSE(fs::exists(out + "/study.db"));
+
+  EXPECT_EQ(run("run " + cfg + " --quiet --overwrite --out " + out).status, 0);
+  EXPECT_TRUE(fs::exists(out + "/study.db"));
+  EXPECT_EQ(run("run " + cfg + " --quiet --resume --out " + out).status, 0);  // its own study
+}
+
 // Asking for CUDA where no device answers is refused, naming where the request came from.
 TEST(CliTest, CudaAskedForWithoutADeviceNamesTheFlagOrTheConfigKey) {
   if (cusweep::probe_backends().cuda_usable) GTEST_SKIP() << "a CUDA device answers here";
