@@ -37,6 +37,9 @@ using Clock = std::chrono::steady_clock;
 // fused_trials "auto" on CUDA: enough trials per slot to fill the GPU's small GEMMs. Chosen
 // without a GPU measurement yet (none was available); scripts/gpu-check.sh reports the rates.
 constexpr int kAutoFusedTrialsCuda = 8;
+// How often a run brings its study's summary (wall time so far) up to date: one more
+// transaction per interval, so a run killed mid-way loses at most this much of its time.
+constexpr double kSummaryEveryS = 2.0;
 // Worker mode: how long a slot waits before asking again when every unfinished trial runs
 // elsewhere (one of them may be handed over if its worker dies).
 constexpr double kClaimPollS = 0.2;
@@ -294,8 +297,18 @@ class SweepRun {
   // trials get a heartbeat every heartbeat_timeout_s / 4.
   void as_worker(double heartbeat_timeout_s) { heartbeat_timeout_s_ = heartbeat_timeout_s; }
 
+  // Not a worker: the study's summary (its runs' wall time) is brought up to date every
+  // kSummaryEveryS as trials record, so that a run killed mid-way still counts its time.
+  void record_progress_as(const std::string& backend, double earlier_wall_s) {
+    progress_backend_ = backend;
+    earlier_wall_s_ = earlier_wall_s;
+    record_progress_ = store_ != nullptr && heartbeat_timeout_s_ <= 0;
+  }
+
   std::vector<TrialRecord> run(double* wall_s) {
     const auto t0 = Clock::now();
+    t0_ = t0;
+    last_progress_ = t0;
     const int to_run = config_.n_trials - static_cast<int>(kept());
     // A resumed study with every trial kept starts no slot (a worker always does: others may
     // hand trials over).
@@ -641,6 +654,7 @@ class SweepRun {
       r.runtime_s = runtime;
       if (store_ != nullptr) store_->finish_trial(r);
     }
+    record_progress();
     std::lock_guard<std::mutex> lock(mutex_);
     for (TrialRecord& r : results) {
       if (r.status == TrialStatus::kError) {
@@ -737,6 +751,7 @@ class SweepRun {
     const std::string bad = non_finite_reason(e, values, epoch);
     if (store_ != nullptr) {
       store_->record_evaluation(t.index, epoch, entry, bad.empty() ? checkpoint : nullptr);
+      record_progress();
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -768,6 +783,21 @@ class SweepRun {
       std::lock_guard<std::mutex> lock(mutex_);
       trials_[t.index].status = t.status;  // its slot frees now (unless fused with others)
     }
+  }
+
+  void record_progress() {
+    if (!record_progress_) return;
+    const auto now = Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(progress_mutex_);
+      if (std::chrono::duration<double>(now - last_progress_).count() < kSummaryEveryS) return;
+      last_progress_ = now;
+    }
+    const double elapsed = std::chrono::duration<double>(now - t0_).count();
+    store_->record_summary({{"backend", progress_backend_},
+                            {"wall_s", elapsed},
+                            {"study_wall_s", earlier_wall_s_ + elapsed},
+                            {"warnings", json::array()}});
   }
 
   // Checkpoints are taken every checkpoint_every epochs, never after the last one (the trial is
@@ -1012,6 +1042,11 @@ class SweepRun {
   std::atomic<bool> store_failed_{false};
   int busy_ = 0;
   bool done_ = false;
+  bool record_progress_ = false;  // record_progress_as
+  std::string progress_backend_;
+  double earlier_wall_s_ = 0;
+  Clock::time_point t0_, last_progress_;
+  std::mutex progress_mutex_;
 };
 
 }  // namespace
@@ -1106,6 +1141,7 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
   SweepRun run(config, options, *backend, view, writer.get(), study.store.get(), study.tag,
                std::move(study.recorded), result.directions);
   if (worker) run.as_worker(options.heartbeat_timeout_s);
+  run.record_progress_as(result.backend, study.earlier_wall_s);
   result.forked_trials = study.forked;
   result.resumed_trials = run.kept() - study.forked;
   if (run.kept() > 0) {

@@ -224,6 +224,33 @@ TEST(CliTest, CtrlCStopsCleanlyWithExit130AndKeepsResults) {
   EXPECT_TRUE(fs::exists(out + "/best.json"));
 }
 
+// A run killed with -9 still counts its time in the study: the summary is brought up to date
+// every 2 s as trials record (before, the study's time was written only at a run's end).
+TEST(CliTest, AKilledRunsTimeIsRecorded) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string cfg = write_temp("cli_killed.json", R"({"name": "killed",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
+             "max_train_samples": 20000, "max_eval_samples": 1000},
+    "training": {"num_train_epochs": 3, "per_device_train_batch_size": 64},
+    "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
+    "n_trials": 200})");
+  const std::string out = ::testing::TempDir() + "/cli_killed_out";
+  fs::remove_all(out);
+  const Result killed = run_shell("timeout 60 sh -c '" + std::string(CUSWEEP_BINARY) + " run " +
+                                  cfg + " --backend cpu --quiet --out " + out +
+                                  " & pid=$!; sleep 4.5; kill -9 $pid; wait $pid'");
+  EXPECT_EQ(killed.status, 137) << killed.output;
+  const Result show = run("show " + out);
+  const std::string marker = "Recorded study (its last run: ";
+  const size_t at = show.output.find(marker);
+  ASSERT_NE(at, std::string::npos) << show.output;
+  const std::string hms = show.output.substr(at + marker.size(), 11);  // 00:00:03.51
+  const double seconds = 3600 * std::stod(hms.substr(0, 2)) + 60 * std::stod(hms.substr(3, 2)) +
+                         std::stod(hms.substr(6));
+  EXPECT_GE(seconds, 1.5) << show.output;
+  EXPECT_LE(seconds, 4.5) << show.output;
+}
+
 TEST(CliTest, RunWritesTheThreeResultFiles) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
   const std::string cfg = write_temp("cli_ok.json", R"({"name": "ok",
