@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -193,22 +195,40 @@ TEST(CliTest, TrialThatCannotFitInMemoryFailsWithTheFigure) {
   EXPECT_THAT(r.output, HasSubstr("GiB for its model"));
 }
 
-TEST(CliTest, CtrlCStopsCleanlyWithExit130AndKeepsResults) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
-  const std::string cfg = write_temp("cli_stop.json", R"({"name": "stop",
+// A sweep of `n_trials` learning rates on 20,000 Fashion-MNIST images, written as `name`.json,
+// its output folder emptied: {config, out}.
+std::pair<std::string, std::string> long_fashion_sweep(const std::string& name, int epochs,
+                                                       int batch, int n_trials) {
+  const std::string cfg =
+      write_temp("cli_" + name + ".json", R"({"name": ")" + name + R"(",
     "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
              "max_train_samples": 20000, "max_eval_samples": 1000},
-    "training": {"num_train_epochs": 6, "per_device_train_batch_size": 16},
+    "training": {"num_train_epochs": )" + std::to_string(epochs) +
+                                              R"(, "per_device_train_batch_size": )" +
+                                              std::to_string(batch) +
+                                              R"(},
     "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
-    "n_trials": 50})");
-  const std::string out = ::testing::TempDir() + "/cli_stop_out";
+    "n_trials": )" + std::to_string(n_trials) +
+                                              "}");
+  const std::string out = ::testing::TempDir() + "/cli_" + name + "_out";
   fs::remove_all(out);
+  return {cfg, out};
+}
+
+// Runs `cusweep run CONFIG --out OUT` in the background and `then` (shell, $pid is the run's)
+// beside it; the run's exit status is the result's.
+Result run_and_then(const std::string& cfg, const std::string& out, const std::string& then) {
+  return run_shell("timeout 120 sh -c '" + std::string(CUSWEEP_BINARY) + " run " + cfg +
+                   " --backend cpu --quiet --out " + out + " & pid=$!; " + then + "; wait $pid'");
+}
+
+TEST(CliTest, CtrlCStopsCleanlyWithExit130AndKeepsResults) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const auto [cfg, out] = long_fashion_sweep("stop", 6, 16, 50);
   // Interrupt once the first trials have finished, so that others are surely mid-way.
-  const std::string script =
-      "timeout 120 sh -c '" + std::string(CUSWEEP_BINARY) + " run " + cfg +
-      " --backend cpu --quiet --out " + out + " & pid=$!; while [ ! -s " + out +
-      "/trials.jsonl ]; do sleep 0.05; done; sleep 0.3; kill -INT $pid; wait $pid'";
-  const Result r = run_shell(script);
+  const Result r = run_and_then(
+      cfg, out,
+      "while [ ! -s " + out + "/trials.jsonl ]; do sleep 0.05; done; sleep 0.3; kill -INT $pid");
   EXPECT_EQ(r.status, 130) << r.output;
   EXPECT_THAT(r.output, HasSubstr("stopping"));
   std::ifstream jsonl(out + "/trials.jsonl");
@@ -228,17 +248,8 @@ TEST(CliTest, CtrlCStopsCleanlyWithExit130AndKeepsResults) {
 // every 2 s as trials record (before, the study's time was written only at a run's end).
 TEST(CliTest, AKilledRunsTimeIsRecorded) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
-  const std::string cfg = write_temp("cli_killed.json", R"({"name": "killed",
-    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
-             "max_train_samples": 20000, "max_eval_samples": 1000},
-    "training": {"num_train_epochs": 3, "per_device_train_batch_size": 64},
-    "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
-    "n_trials": 200})");
-  const std::string out = ::testing::TempDir() + "/cli_killed_out";
-  fs::remove_all(out);
-  const Result killed = run_shell("timeout 60 sh -c '" + std::string(CUSWEEP_BINARY) + " run " +
-                                  cfg + " --backend cpu --quiet --out " + out +
-                                  " & pid=$!; sleep 4.5; kill -9 $pid; wait $pid'");
+  const auto [cfg, out] = long_fashion_sweep("killed", 3, 64, 200);
+  const Result killed = run_and_then(cfg, out, "sleep 4.5; kill -9 $pid");
   EXPECT_EQ(killed.status, 137) << killed.output;
   const Result show = run("show " + out);
   const std::string marker = "Recorded study (its last run: ";
