@@ -104,20 +104,34 @@ json parse_recorded_json(const std::string& text, const std::string& where) {
   try {
     return json::parse(text);
   } catch (const json::exception&) {
-    throw UserError(fmt::format("{}: the study is damaged: a recorded value is not JSON: {}", where,
-                                json_excerpt(text)),
-                    "restore the study from a copy, or --overwrite to start a new one");
+    throw UserError(
+        fmt::format("{}: the study is damaged: a recorded value is not JSON: {}", where,
+                    json_excerpt(text)),
+        "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite");
   }
 }
 
-json checked_evaluation(json entry, const std::string& where, const std::string& trial,
+json checked_evaluation(const std::string* text, const std::string& where, const std::string& trial,
                         int64_t epoch) {
+  json entry;
   const auto damaged = [&](const std::string& what) {
-    return UserError(fmt::format("{}: the study is damaged: trial {}'s evaluation of epoch {} {}: "
-                                 "{}",
-                                 where, trial, epoch, what, json_excerpt(entry)),
-                     "restore the study from a copy, or --overwrite to start a new one");
+    return UserError(
+        fmt::format("{}: the study is damaged: trial {}'s evaluation of epoch {} {}: "
+                    "{}",
+                    where, trial, epoch, what, json_excerpt(entry)),
+        "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite");
   };
+  if (text != nullptr) {
+    try {
+      entry = json::parse(*text);
+    } catch (const json::exception&) {
+      throw UserError(fmt::format("{}: the study is damaged: trial {}'s evaluation of epoch {} is "
+                                  "not JSON: {}",
+                                  where, trial, epoch, json_excerpt(*text)),
+                      "restore the study from a copy, or start a new one: cusweep run CONFIG "
+                      "--overwrite");
+    }
+  }
   if (!entry.is_object()) throw damaged("is not a JSON object");
   const auto metrics = entry.find("metrics");
   if (metrics == entry.end() || !metrics->is_object()) throw damaged("has no metrics object");

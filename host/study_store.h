@@ -224,10 +224,10 @@ void restore_explanations(const SweepConfig& config, std::vector<TrialRecord>& t
 // A JSON value read back from a study; a damaged one is a UserError naming `where`.
 nlohmann::json parse_recorded_json(const std::string& text, const std::string& where);
 
-// A recorded evaluation `entry` of `trial` at `epoch`, checked to be what the runner writes (an
-// object with numeric metrics, of that epoch, and a numeric objective); else UserError naming
-// the study (`where`), the trial and the epoch.
-nlohmann::json checked_evaluation(nlohmann::json entry, const std::string& where,
+// A recorded evaluation of `trial` at `epoch` (its JSON text; null when the row holds none),
+// checked to be what the runner writes (an object with numeric metrics, of that epoch, and a
+// numeric objective); else UserError naming the study (`where`), the trial and the epoch.
+nlohmann::json checked_evaluation(const std::string* text, const std::string& where,
                                   const std::string& trial, int64_t epoch);
 
 // True for TERMINATED, ERROR and PRUNED: a resumed sweep keeps these and never runs them again.

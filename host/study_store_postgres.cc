@@ -429,8 +429,9 @@ class PostgresStudyStore final : public StudyStore {
           ++k;
         if (k == trials.size() || trials[k].index != trial) continue;
         TrialRecord& t = trials[k];
-        t.history.push_back(
-            checked_evaluation(json_field(e[2], where_), where_, t.name, e[1].as<int64_t>()));
+        const std::string entry = e[2].is_null() ? "" : e[2].as<std::string>();
+        t.history.push_back(checked_evaluation(e[2].is_null() ? nullptr : &entry, where_, t.name,
+                                               e[1].as<int64_t>()));
         t.epochs_done = e[1].as<int>();
         t.metrics = t.history.back().value("metrics", json::object());
       }

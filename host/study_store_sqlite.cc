@@ -185,8 +185,9 @@ class SqliteStudyStore final : public StudyStore {
         // Statements of this schema that do not compile: a table or column is missing.
         std::string what = e.what();
         if (what.rfind(path + ": ", 0) == 0) what = what.substr(path.size() + 2);
-        throw UserError(fmt::format("{}: the study is damaged: {}", path, what),
-                        "restore the study from a copy, or --overwrite to start a new one");
+        throw UserError(
+            fmt::format("{}: the study is damaged: {}", path, what),
+            "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite");
       }
     } catch (...) {
       statements_.clear();
@@ -431,8 +432,9 @@ class SqliteStudyStore final : public StudyStore {
         ++k;
       if (k == trials.size() || trials[k].index != trial) continue;
       TrialRecord& t = trials[k];
-      t.history.push_back(
-          checked_evaluation(evaluations.json_at(2), path_, t.name, evaluations.integer(1)));
+      const std::string entry = evaluations.is_null(2) ? "" : evaluations.text(2);
+      t.history.push_back(checked_evaluation(evaluations.is_null(2) ? nullptr : &entry, path_,
+                                             t.name, evaluations.integer(1)));
       t.epochs_done = static_cast<int>(evaluations.integer(1));
       t.metrics = t.history.back().value("metrics", json::object());
     }

@@ -140,6 +140,7 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
        {"UPDATE study SET config = '{broken'", "UPDATE trials SET searched = 'x' WHERE number = 1",
         "DROP TABLE evaluations", "UPDATE evaluations SET entry = '[]' WHERE trial = 1",
         "UPDATE evaluations SET entry = '{}' WHERE trial = 1",
+        "UPDATE evaluations SET entry = '{garbage' WHERE trial = 1",
         "UPDATE evaluations SET entry = json_set(entry, '$.metrics.epoch', '3') WHERE trial = 1",
         "UPDATE evaluations SET entry = json_set(entry, '$.metrics.eval_loss', 'x')",
         "UPDATE evaluations SET entry = json_set(entry, '$.objective', json('{}'))"}) {
