@@ -149,8 +149,8 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
 }
 
 // Result files with no study beside them (its study.db deleted, or files of the user's own)
-// are not replaced by a new run unless it says so: the study guards what it recorded, and
-// nothing guards these.
+// are replaced only with --overwrite, not by a new run or a --resume (which would start a
+// study): the study guards what it recorded, and nothing guards these.
 void refuse_unrecorded_results(const std::string& out_dir) {
   std::error_code ec;
   if (std::filesystem::exists(study_path(out_dir), ec)) return;  // the study's refusal says more
@@ -1209,7 +1209,7 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
   warn_if_no_checkpoint_is_due(config);
   // (A study kept elsewhere, --storage, writes its results here and guards them itself.)
   if (!options.out_dir.empty() && options.storage.empty() &&
-      options.existing_study == ExistingStudy::kRefuse) {
+      options.existing_study != ExistingStudy::kOverwrite) {
     refuse_unrecorded_results(options.out_dir);
   }
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);

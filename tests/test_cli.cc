@@ -331,7 +331,7 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
 }
 
 // Result files with no study.db beside them (deleted, or the user's own files) are not replaced
-// by a new run; --overwrite replaces them.
+// by a new run or a --resume; --overwrite replaces them.
 TEST(CliTest, ResultFilesWithoutAStudyAreKeptUnlessOverwritten) {
   const std::string out = ::testing::TempDir() + "/cli_unrecorded_out";
   fs::remove_all(out);
@@ -344,6 +344,7 @@ TEST(CliTest, ResultFilesWithoutAStudyAreKeptUnlessOverwritten) {
   EXPECT_THAT(refused.output, HasSubstr(out + ": holds results of an earlier run (results.csv, "
                                               "best.json) and no study.db"));
   EXPECT_THAT(refused.output, HasSubstr("--overwrite replaces them"));
+  EXPECT_EQ(run("run " + cfg + " --quiet --resume --out " + out).status, 2);  // nothing to resume
   std::ifstream kept(out + "/results.csv");
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "my own results\n");
   EXPECT_FALSE(fs::exists(out + "/study.db"));
