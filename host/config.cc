@@ -310,8 +310,15 @@ void check_layer_sizes(const SearchSpace& space, const json& model) {
 }
 
 // Grid parameters cycle through their combinations: say when n_trials leaves some out or
-// repeats them, which is rarely what was meant.
+// repeats them, which is rarely what was meant; and when nothing is searched at all.
 void warn_about_grid(const SearchSpace& space, int n_trials) {
+  if (space.params().empty()) {
+    if (n_trials > 1) {
+      log_warning(
+          fmt::format("search_space is empty: the {} trials train the same values", n_trials));
+    }
+    return;
+  }
   const uint64_t size = space.grid_size();
   if (size <= 1) return;
   const bool all_grid = std::all_of(space.params().begin(), space.params().end(),

@@ -9,6 +9,7 @@
 
 #include "cusweep/config.h"
 #include "cusweep/error.h"
+#include "cusweep/log.h"
 
 namespace cusweep {
 namespace {
@@ -45,6 +46,27 @@ TEST(ConfigTest, ParsesAValidConfig) {
   const TrialParams p = c.trial_params(0, &searched);
   EXPECT_DOUBLE_EQ(p.learning_rate, 0.01);
   EXPECT_TRUE(searched.contains("per_device_train_batch_size"));
+}
+
+// Warnings logged while parsing `j`.
+std::vector<std::string> warnings_of(const json& j) {
+  std::vector<std::string> logged;
+  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
+    if (level >= LogLevel::kWarning) logged.push_back(m);
+  });
+  parse_sweep_config(j, "cfg.json", ".");
+  set_log_sink(previous);
+  return logged;
+}
+
+TEST(ConfigTest, NothingSearchedWithSeveralTrialsIsPointedOut) {
+  json j = base();
+  j["search_space"] = json::object();
+  EXPECT_THAT(warnings_of(j),
+              ::testing::ElementsAre("search_space is empty: the 4 trials train the same values"));
+  j["n_trials"] = 1;
+  EXPECT_TRUE(warnings_of(j).empty());
+  EXPECT_TRUE(warnings_of(base()).empty());  // 4 trials over 2 grid values: no warning
 }
 
 TEST(ConfigTest, UnknownKeysAreErrorsWithSuggestions) {
