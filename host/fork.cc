@@ -183,6 +183,12 @@ ForkedTrials fork_trials(const SweepConfig& config, const std::string& tag, Stud
   }
 
   ForkedTrials out;
+  out.source = where;
+  if (info.fingerprint.is_object() && info.fingerprint.contains("data") &&
+      info.fingerprint["data"].is_object()) {
+    const json content = info.fingerprint["data"].value("content", json());
+    if (content.is_string()) out.data_content = content.get<std::string>();
+  }
   const std::vector<TrialRecord> trials = source.load_trials();
   std::map<std::string, size_t> left;  // reason kind -> count
   std::string example;

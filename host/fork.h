@@ -17,6 +17,9 @@ struct ForkedTrials {
   // recomputed by the new config's objective; location "fork:<source trial name>".
   std::vector<TrialRecord> trials;
   std::string summary;  // "carried 37 of 40 trials of WHERE; left out: ..." for the log
+  std::string source;   // WHERE
+  // The source study's data contents (data_digest) as it recorded them; "" when it did not.
+  std::string data_content;
 };
 
 // The TERMINATED and PRUNED trials of the study in `source` that are trials of `config`: their

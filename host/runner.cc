@@ -179,6 +179,13 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
   if (options.storage.empty())
     study.lock = std::make_unique<StudyFolderLock>(options.out_dir, true);
   const std::string digest = before_writing();
+  if (fork && !fork->data_content.empty() && !digest.empty() && fork->data_content != digest) {
+    throw UserError(fmt::format("--fork {}: its trials measured something else than this "
+                                "config:\n  data.content changed: recorded \"{}\", now \"{}\"",
+                                fork->source, fork->data_content, digest),
+                    "a fork keeps trials whose results this config would reproduce: the same "
+                    "data files as the source study's, with the same values");
+  }
   if (overwrite && options.storage.empty()) remove_sqlite_study(study_path(options.out_dir));
   study.store = open_store(options, config.name);
   if (overwrite && !options.storage.empty()) study.store->delete_study();

@@ -373,9 +373,9 @@ TEST(CliTest, CudaAskedForWithoutADeviceNamesTheFlagOrTheConfigKey) {
   EXPECT_EQ(run("run " + cfg + " --backend cpu --quiet --out " + out).status, 0);
 }
 
-// The study records what its data files held: a resume, or a worker, reading other values from
-// them is refused (the same settings naming changed files would mix two datasets' trials).
-TEST(CliTest, DataFilesThatChangedAreRefusedOnResumeAndToWorkers) {
+// The study records what its data files held: a resume, a worker or a fork reading other values
+// from them is refused (the same settings naming changed files would mix two datasets' trials).
+TEST(CliTest, DataFilesThatChangedAreRefusedOnResumeToWorkersAndForks) {
   std::string rows = "a,b,label\n";
   for (int i = 0; i < 60; ++i)
     rows +=
@@ -403,6 +403,14 @@ TEST(CliTest, DataFilesThatChangedAreRefusedOnResumeAndToWorkers) {
   const Result worker = run("worker --out " + out);
   EXPECT_EQ(worker.status, 2) << worker.output;
   EXPECT_THAT(worker.output, HasSubstr("this worker's data is not the study's"));
+  const std::string forked = out + "_fork";
+  fs::remove_all(forked);
+  const Result fork =
+      run("run " + config("cli_digest5.json", 4) + " --fork " + out + " --out " + forked);
+  EXPECT_EQ(fork.status, 2) << fork.output;
+  EXPECT_THAT(fork.output, HasSubstr("its trials measured something else than this config:\n"
+                                     "  data.content changed: recorded \"train 45x2"));
+  EXPECT_FALSE(fs::exists(forked + "/study.db"));
   EXPECT_THAT(run("show " + out).output, HasSubstr("Number of trials: 3 (3 TERMINATED)"));
 }
 
