@@ -453,8 +453,28 @@ int dispatch(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    // Worded as every other refusal: "error: ..." on stderr, exit status 2.
-    std::fprintf(stderr, "error: %s\nhint: run with --help for the options\n", e.what());
+    // Worded as every other refusal: "error: ..." on stderr, exit status 2. CLI11 says only "A
+    // subcommand is required" for a mistyped or missing command: name it and the commands.
+    std::string commands, given;
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      names.push_back(sub->get_name());
+      commands += (commands.empty() ? "" : ", ") + sub->get_name();
+    }
+    for (int i = 1; i < argc && given.empty(); ++i) {
+      const std::string word = argv[i];
+      if (word == "--log-level")
+        ++i;  // its value
+      else if (word.empty() || word[0] != '-')
+        given = word;
+    }
+    std::string what = e.what();
+    if (given.empty() && app.get_subcommands().empty()) {
+      what = "no command given; commands: " + commands;
+    } else if (!given.empty() && std::find(names.begin(), names.end(), given) == names.end()) {
+      what = "'" + given + "' is not a cusweep command; commands: " + commands;
+    }
+    std::fprintf(stderr, "error: %s\nhint: run with --help for the options\n", what.c_str());
     return kExitBadInput;
   }
   set_log_level(log_level == "debug"     ? LogLevel::kDebug

@@ -134,7 +134,13 @@ TEST(CliTest, BadConfigExitsTwoNamingFileAndKey) {
 TEST(CliTest, MissingConfigAndBadFlagsExitTwo) {
   EXPECT_EQ(run("run /nonexistent/config.json").status, 2);
   EXPECT_EQ(run("run").status, 2);
-  EXPECT_EQ(run("frobnicate").status, 2);
+  const Result unknown = run("--log-level debug frobnicate");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_THAT(unknown.output, HasSubstr("error: 'frobnicate' is not a cusweep command; commands: "
+                                        "run, worker, show, objective, devices"));
+  const Result none = run("");
+  EXPECT_EQ(none.status, 2);
+  EXPECT_THAT(none.output, HasSubstr("error: no command given; commands: run, worker"));
   EXPECT_EQ(run("run x.json --backend tpu").status, 2);
 }
 
