@@ -22,6 +22,8 @@
 
 #include <zlib.h>
 
+#include <fmt/format.h>
+
 #include "csv_reader.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
@@ -359,6 +361,20 @@ void set_num_classes(int configured, const std::vector<LabeledSplit>& splits,
   for (const auto& split : splits) {
     split.data->num_classes = num_classes;
   }
+  // Counted from the largest label, classes no training row has are most often a stray label
+  // (one 200 among 0..9 makes 201 classes, a model of 201 outputs and 191 empty rows in every
+  // per-class metric).
+  if (configured > 0 || splits.empty() || num_classes == 0) return;
+  std::vector<int64_t> rows(static_cast<size_t>(num_classes), 0);
+  for (int32_t label : splits.front().data->labels)
+    ++rows[static_cast<size_t>(label)];
+  const auto empty = std::count(rows.begin(), rows.end(), 0);
+  if (empty == 0) return;
+  const auto first = std::find(rows.begin(), rows.end(), 0) - rows.begin();
+  log_warning(fmt::format(
+      "{}: {} of the {} classes (0 to the largest label, {}) have no row in "
+      "{}, class {} the first; is a label wrong? {} sets the class count",
+      key_path, empty, num_classes, num_classes - 1, splits.front().data->source, first, key));
 }
 
 // Gives two CSV files with string labels one numbering: the sorted union of their names.

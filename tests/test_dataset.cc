@@ -16,6 +16,7 @@
 
 #include "cusweep/dataset.h"
 #include "cusweep/error.h"
+#include "cusweep/log.h"
 
 namespace cusweep {
 namespace {
@@ -568,6 +569,29 @@ TEST_F(DatasetLoadTest, CsvLabelAboveNumClassesNamesFileAndLine) {
   config.eval = write("eval.csv", "a,y\n1,cat\n");
   EXPECT_THAT(user_error([&] { load_data(config); }),
               AllOf(HasSubstr(config.train + ":4"), HasSubstr("label 'emu' (class 2)")));
+}
+
+TEST_F(DatasetLoadTest, ClassesWithoutATrainingRowArePointedOut) {
+  std::vector<std::string> logged;
+  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
+    if (level >= LogLevel::kWarning) logged.push_back(m);
+  });
+  DataConfig config;
+  config.format = "csv";
+  config.train = write("train.csv", "a,y\n1,0\n2,1\n3,200\n");  // a stray 200 among 0 and 1
+  config.eval = write("eval.csv", "a,y\n1,0\n");
+  EXPECT_EQ(load_data(config).train.num_classes, 201);
+  config.train = write("dense.csv", "a,y\n1,0\n2,1\n");
+  load_data(config);
+  config.train = write("train.csv", "a,y\n1,0\n2,1\n3,200\n");
+  config.num_classes = 201;  // said so: no warning
+  load_data(config);
+  set_log_sink(previous);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_THAT(logged[0], AllOf(HasSubstr("data: 198 of the 201 classes (0 to the largest label, "
+                                         "200) have no row in " +
+                                         config.train + ", class 2 the first"),
+                               HasSubstr("data.num_classes sets the class count")));
 }
 
 TEST_F(DatasetLoadTest, ClassLimitAppliesToNumClassesAndToBothFilesTogether) {
