@@ -19,6 +19,38 @@ namespace cusweep {
 
 using nlohmann::json;
 
+namespace {
+
+// `text` with each byte that is not part of well-formed UTF-8, or is a control character, written
+// as \xNN: the parser's "last read" excerpt quotes the offending bytes, which a terminal would
+// otherwise print as garbage.
+std::string escape_ill_formed(const std::string& text) {
+  std::string out;
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = byte(i);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    if (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4)) len = 0;  // overlong or beyond U+10FFFF
+    for (size_t k = 1; k < len; ++k) {
+      if (i + k >= text.size() || (byte(i + k) & 0xC0) != 0x80) len = 0;
+    }
+    if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
+      out += fmt::format("\\x{:02X}", c);
+      ++i;
+    } else {
+      out.append(text, i, len);
+      i += len;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 const char* json_type_name(const json& v) {
   if (v.is_number_integer()) return "an integer";
   if (v.is_number()) return "a number";
@@ -197,7 +229,8 @@ json parse_json_text(const std::string& text, const std::string& origin) {
     std::string what = e.what();
     const size_t colon = what.find("parse error");
     if (colon != std::string::npos) what = what.substr(colon);
-    throw UserError(fmt::format("{}:{}:{}: invalid JSON: {}", origin, line, column, what));
+    throw UserError(
+        fmt::format("{}:{}:{}: invalid JSON: {}", origin, line, column, escape_ill_formed(what)));
   }
 }
 

@@ -177,6 +177,20 @@ TEST(ConfigTest, FileErrorsNameTheFileAndLine) {
   }
 }
 
+TEST(ConfigTest, IllFormedUtf8IsNamedByItsByteNotEchoed) {
+  const auto path = std::filesystem::path(::testing::TempDir()) / "bad_utf8.json";
+  std::ofstream(path) << "{\"name\": \"caf\xc3\xa9\", \"n\xff\": 1}";
+  try {
+    load_sweep_config(path.string());
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    const std::string what = e.what();
+    EXPECT_THAT(what, HasSubstr(path.string() + ":1:"));
+    EXPECT_THAT(what, HasSubstr("ill-formed UTF-8 byte; last read: '\"n\\xFF'"));
+    EXPECT_EQ(what.find('\xff'), std::string::npos) << "the raw byte is echoed";
+  }
+}
+
 TEST(ConfigTest, SearchSpaceDrawsMustFitIntegerFields) {
   json j = base();
   j["search_space"] = {
