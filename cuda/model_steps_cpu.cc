@@ -2,17 +2,23 @@
 // the calling thread) and GEMMs through single-threaded OpenBLAS. Built with
 // THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP (CMakeLists.txt), so no CUDA header is pulled in.
 #include <cblas.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
 
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <thrust/system/cpp/execution_policy.h>
 
@@ -121,9 +127,90 @@ CUSWEEP_CPU_CLONES void gather_rows_cpu(int64_t rows, int64_t cols, const steps:
   }
 }
 
+}  // namespace
+
+// A ticket queue: each begin() takes the next ticket and waits until it is served and a turn
+// is free, so epochs compute in the order they asked, however the threads are woken.
+class CpuWorkTurns {
+ public:
+  explicit CpuWorkTurns(int at_once) : free_(std::max(1, at_once)), spaces_(free_) {}
+  ~CpuWorkTurns() {
+    for (const Workspace& w : spaces_) {
+      if (w.ptr != nullptr) munmap(w.ptr, w.bytes);
+    }
+  }
+  CpuWorkTurns(const CpuWorkTurns&) = delete;
+  CpuWorkTurns& operator=(const CpuWorkTurns&) = delete;
+
+  int at_once() const { return static_cast<int>(spaces_.size()); }
+  int waiting() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return static_cast<int>(next_ticket_ - serving_);
+  }
+
+  // Waits for a turn; returns its workspace's index, with at least `bytes` at *ptr.
+  size_t begin(size_t bytes, void** ptr) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const uint64_t ticket = next_ticket_++;
+    turn_.wait(lock, [&] { return serving_ == ticket && free_ > 0; });
+    ++serving_;
+    --free_;
+    size_t i = 0;
+    while (spaces_[i].busy)
+      ++i;
+    spaces_[i].busy = true;
+    lock.unlock();
+    turn_.notify_all();  // the next ticket may find a turn free too
+    // The holder alone touches its workspace's mapping. One much larger than asked for (a wide
+    // model's, earlier) is given back rather than kept.
+    Workspace& w = spaces_[i];
+    const size_t want = std::max<size_t>(bytes, 1);
+    if (w.bytes < want || w.bytes > 4 * want + (size_t{1} << 20)) {
+      if (w.ptr != nullptr) munmap(w.ptr, w.bytes);
+      w.ptr = mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      w.bytes = want;
+      if (w.ptr == MAP_FAILED) {
+        w.ptr = nullptr;
+        w.bytes = 0;
+        end(i);
+        throw std::bad_alloc();
+      }
+    }
+    *ptr = w.ptr;
+    return i;
+  }
+
+  void end(size_t i) noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      spaces_[i].busy = false;
+      ++free_;
+    }
+    turn_.notify_all();
+  }
+
+ private:
+  struct Workspace {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    bool busy = false;
+  };
+  mutable std::mutex mutex_;
+  std::condition_variable turn_;
+  uint64_t next_ticket_ = 0, serving_ = 0;
+  int free_;
+  std::vector<Workspace> spaces_;
+};
+
+namespace {
+
 class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
  public:
-  explicit CpuSlot(int index) : location_("cpu:" + std::to_string(index)) {}
+  CpuSlot(int index, std::shared_ptr<CpuWorkTurns> turns)
+      : location_("cpu:" + std::to_string(index)), turns_(std::move(turns)) {}
+  ~CpuSlot() override {
+    if (turn_ != kNoTurn) turns_->end(turn_);
+  }
 
   auto policy() { return thrust::cpp::par; }
 
@@ -171,6 +258,17 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
   }
   void synchronize() override {}
 
+  void* begin_epoch_work(size_t bytes) override {
+    void* p = nullptr;
+    turn_ = turns_->begin(bytes, &p);
+    return p;
+  }
+  void end_epoch_work() noexcept override {
+    if (turn_ == kNoTurn) return;
+    turns_->end(turn_);
+    turn_ = kNoTurn;
+  }
+
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) override {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
@@ -210,14 +308,40 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
 
  private:
   static constexpr size_t kOwnMappingBytes = size_t{64} << 10;
+  static constexpr size_t kNoTurn = ~size_t{0};
   std::string location_;
+  std::shared_ptr<CpuWorkTurns> turns_;
+  size_t turn_ = kNoTurn;  // the workspace held between begin_epoch_work and end_epoch_work
   std::unordered_map<void*, size_t> mapped_;  // this slot's own mappings and their sizes
 };
 
 }  // namespace
 
-std::unique_ptr<Slot> make_cpu_slot(int index) {
-  return std::make_unique<CpuSlot>(index);
+std::shared_ptr<CpuWorkTurns> make_cpu_work_turns(int at_once) {
+  return std::make_shared<CpuWorkTurns>(at_once);
+}
+
+std::shared_ptr<CpuWorkTurns> process_cpu_work_turns() {
+  static const std::shared_ptr<CpuWorkTurns> turns = [] {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    int n = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
+    if (n <= 0) n = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+    return make_cpu_work_turns(n);
+  }();
+  return turns;
+}
+
+int cpu_work_turns_at_once(const CpuWorkTurns& turns) {
+  return turns.at_once();
+}
+
+int cpu_work_turns_waiting(const CpuWorkTurns& turns) {
+  return turns.waiting();
+}
+
+std::unique_ptr<Slot> make_cpu_slot(int index, std::shared_ptr<CpuWorkTurns> turns) {
+  return std::make_unique<CpuSlot>(index, std::move(turns));
 }
 
 }  // namespace cusweep

@@ -2,6 +2,7 @@
 #include "backend.h"
 
 #include <cblas.h>
+#include <malloc.h>
 
 #include <fmt/format.h>
 
@@ -23,8 +24,9 @@ std::string blas_description() {
   const size_t second_space = config.find(' ', config.find(' ') + 1);
   if (second_space != std::string::npos) config.resize(second_space);
   const std::string choice = blas_kernel_choice();
-  return fmt::format("{}, {} kernels{}, 1 thread per trial", config, openblas_get_corename(),
-                     choice.empty() ? "" : " (" + choice + ")");
+  return fmt::format("{}, {} kernels{}, 1 thread per trial, {} training at once", config,
+                     openblas_get_corename(), choice.empty() ? "" : " (" + choice + ")",
+                     cpu_work_turns_at_once(*process_cpu_work_turns()));
 }
 
 class CpuBackend final : public Backend {
@@ -33,6 +35,11 @@ class CpuBackend final : public Backend {
     // Trials run concurrently, one per thread: a multi-threaded BLAS inside each would
     // oversubscribe the cores and make results depend on the thread count.
     openblas_set_num_threads(1);
+    // Blocks of 64 KB and more are mapped for themselves and unmapped when freed. By default
+    // glibc raises that threshold to the largest block freed, after which such blocks (an
+    // epoch's shuffled order on the host, say) stay in the heap of the thread that freed them,
+    // and every slot thread kept a few hundred KB for the rest of the sweep.
+    mallopt(M_MMAP_THRESHOLD, 64 << 10);
   }
   std::string name() const override { return "cpu"; }
   std::string description() const override { return "cpu (" + blas_description() + ")"; }

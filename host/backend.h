@@ -56,6 +56,16 @@ std::unique_ptr<Backend> make_backend(const std::string& requested,
                                       const std::string& named_by = "--backend");
 
 std::unique_ptr<Backend> make_cpu_backend();
-std::unique_ptr<Slot> make_cpu_slot(int index);
+
+// Turns at computing on the CPU and the epoch workspaces that go with them, shared by CPU slots
+// (Slot::begin_epoch_work): `at_once` epochs compute at a time, in the order they asked.
+class CpuWorkTurns;
+std::shared_ptr<CpuWorkTurns> make_cpu_work_turns(int at_once);
+// The process's: one turn per core it may run on.
+std::shared_ptr<CpuWorkTurns> process_cpu_work_turns();
+int cpu_work_turns_at_once(const CpuWorkTurns& turns);
+int cpu_work_turns_waiting(const CpuWorkTurns& turns);  // epochs waiting for a turn now
+std::unique_ptr<Slot> make_cpu_slot(int index,
+                                    std::shared_ptr<CpuWorkTurns> turns = process_cpu_work_turns());
 
 }  // namespace cusweep

@@ -45,6 +45,21 @@ class Slot {
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() = 0;
 
+  // ---- the epoch's workspace: slot memory for what lives only while an epoch trains and
+  // evaluates (gradients, activations, the gathered batch, the epoch's order), valid from
+  // begin_epoch_work until end_epoch_work; one at a time per slot. On the CPU this is also
+  // where an epoch waits its turn: no more epochs compute at once than the process has cores,
+  // first come first served, and their workspaces are reused, so a concurrent trial beyond the
+  // cores holds only its model and optimizer state. Elsewhere it is an allocation.
+  virtual void* begin_epoch_work(size_t bytes) {
+    work_ = allocate(bytes);
+    return work_;
+  }
+  virtual void end_epoch_work() noexcept {
+    deallocate(work_);
+    work_ = nullptr;
+  }
+
   // ---- GEMM, row-major: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                     int lda, const float* b, int ldb, float beta, float* c, int ldc) = 0;
@@ -143,6 +158,9 @@ class Slot {
 
   // Human-readable location, e.g. "cpu:1" or "cuda:0/s3", for the trial table's loc column.
   virtual const char* location() const = 0;
+
+ private:
+  void* work_ = nullptr;
 };
 
 }  // namespace cusweep

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -47,23 +48,27 @@ T* alloc(Slot& slot, int64_t n) {
 }  // namespace
 
 // Every per-trial array holds the group's trials one after another, trial t at t * stride.
+// The model, its optimizer state and the loss sums live as long as the Trainer; the rest only
+// while an epoch runs, in the slot's epoch workspace (Slot::begin_epoch_work).
 struct Trainer::Buffers {
-  float* params = nullptr;   // [trials][weights of every layer..., biases of every layer...]
-  float* grads = nullptr;    // same layout
-  float* state1 = nullptr;   // AdamW m, or SGD velocity
-  float* state2 = nullptr;   // AdamW v
+  float* params = nullptr;    // [trials][weights of every layer..., biases of every layer...]
+  float* state1 = nullptr;    // AdamW m, or SGD velocity
+  float* state2 = nullptr;    // AdamW v
+  float* ones = nullptr;      // [batch], for bias gradients as a GEMM
+  float* loss_sum = nullptr;  // [trials]
+  // In the epoch's workspace:
+  float* grads = nullptr;    // same layout as params
   std::vector<float*> z, a;  // per layer: pre-activation, activation [trials][max_rows, width]
   float* delta[2] = {nullptr, nullptr};  // backward ping-pong [trials][batch, max_width]
   float* batch = nullptr;                // [orders][batch, input]
   int32_t* batch_labels = nullptr;       // [orders][batch]
-  float* ones = nullptr;                 // [batch], for bias gradients as a GEMM
   int32_t* permutation = nullptr;        // [orders][train rows]
   float* loss_rows = nullptr;            // [trials][max(batch, eval rows)]
-  float* loss_sum = nullptr;             // [trials]
   int32_t* predictions = nullptr;        // [trials][eval rows]
   int32_t* scratch = nullptr;            // [eval rows]
   float* clip_scratch = nullptr;         // gradient clipping's partial sums and scales
   int64_t loss_stride = 0;
+  size_t work_bytes = 0;  // the epoch workspace's size
   std::vector<void*> owned;
 };
 
@@ -210,8 +215,6 @@ void Trainer::restore(const std::vector<CheckpointState>& states) {
 void Trainer::allocate_buffers(int64_t n, int64_t orders) {
   Slot& slot = slot_;
   const TrialParams& first = trials_.front();
-  const SplitView& train = data_.train;
-  const SplitView& eval = data_.eval;
   const size_t layers = dims_.size() - 1;
   auto own = [&](auto* p) {
     buf_->owned.push_back(p);
@@ -219,32 +222,47 @@ void Trainer::allocate_buffers(int64_t n, int64_t orders) {
   };
   Buffers& b = *buf_;
   b.params = own(alloc<float>(slot, n * param_count_));
-  b.grads = own(alloc<float>(slot, n * param_count_));
   b.state1 = own(alloc<float>(slot, n * param_count_));
   if (first.optim == "adamw") b.state2 = own(alloc<float>(slot, n * param_count_));
-  for (size_t l = 0; l < layers; ++l) {
-    b.z.push_back(own(alloc<float>(slot, n * max_rows_ * dims_[l + 1])));
-    b.a.push_back(own(alloc<float>(slot, n * max_rows_ * dims_[l + 1])));
-  }
-  // Only training steps go backward: the gradients need rows for one training batch.
-  b.delta[0] = own(alloc<float>(slot, n * batch_ * max_width_));
-  b.delta[1] = own(alloc<float>(slot, n * batch_ * max_width_));
-  b.batch = own(alloc<float>(slot, orders * batch_ * dims_[0]));
-  b.batch_labels = own(alloc<int32_t>(slot, orders * batch_));
-  if (!max_grad_norms_.empty()) {
-    b.clip_scratch = own(alloc<float>(slot, Slot::clip_scratch_floats(n, param_count_)));
-  }
   b.ones = own(alloc<float>(slot, batch_));
-  b.permutation = own(alloc<int32_t>(slot, orders * train.rows));
-  b.loss_rows = own(alloc<float>(slot, n * b.loss_stride));
   b.loss_sum = own(alloc<float>(slot, n));
-  b.predictions = own(alloc<int32_t>(slot, n * eval.rows));
-  b.scratch = own(alloc<int32_t>(slot, eval.rows));
+  b.z.resize(layers);
+  b.a.resize(layers);
+  b.work_bytes = place_epoch_arrays(nullptr, n, orders);
 
   slot.fill(b.ones, batch_, 1.f);
   slot.fill(b.state1, n * param_count_, 0.f);
   if (b.state2 != nullptr) slot.fill(b.state2, n * param_count_, 0.f);
   initialize_parameters();
+}
+
+// Places the arrays an epoch needs in a workspace at `base` (each part 64-byte aligned) and
+// returns the workspace's size; with a null `base` only the size.
+size_t Trainer::place_epoch_arrays(char* base, int64_t n, int64_t orders) {
+  Buffers& b = *buf_;
+  size_t used = 0;
+  auto part = [&](auto*& p, int64_t count) {
+    using T = std::remove_reference_t<decltype(*p)>;
+    used = (used + 63) / 64 * 64;
+    p = base == nullptr ? nullptr : reinterpret_cast<T*>(base + used);
+    used += static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T);
+  };
+  part(b.grads, n * param_count_);
+  for (size_t l = 0; l < b.z.size(); ++l) {
+    part(b.z[l], n * max_rows_ * dims_[l + 1]);
+    part(b.a[l], n * max_rows_ * dims_[l + 1]);
+  }
+  // Only training steps go backward: the gradients need rows for one training batch.
+  part(b.delta[0], n * batch_ * max_width_);
+  part(b.delta[1], n * batch_ * max_width_);
+  part(b.batch, orders * batch_ * dims_[0]);
+  part(b.batch_labels, orders * batch_);
+  if (!max_grad_norms_.empty()) part(b.clip_scratch, Slot::clip_scratch_floats(n, param_count_));
+  part(b.permutation, orders * data_.train.rows);
+  part(b.loss_rows, n * b.loss_stride);
+  part(b.predictions, n * data_.eval.rows);
+  part(b.scratch, data_.eval.rows);
+  return used;
 }
 
 // A configuration can pass validation and still ask for more memory than exists (two hidden
@@ -494,6 +512,14 @@ void Trainer::evaluate(std::vector<Evaluation>* out) {
 
 std::vector<Evaluation> Trainer::run_epoch(int epoch) {
   std::vector<Evaluation> out(size());
+  // On the CPU this waits for a turn at a core; the wait is not the epoch's runtime.
+  struct EpochWork {
+    Slot& slot;
+    ~EpochWork() { slot.end_epoch_work(); }
+  };
+  char* work = static_cast<char*>(slot_.begin_epoch_work(buf_->work_bytes));
+  const EpochWork hold{slot_};
+  place_epoch_arrays(work, static_cast<int64_t>(size()), shared_order_ ? 1 : size());
   const auto t0 = std::chrono::steady_clock::now();
   upload_permutations(epoch);
   slot_.fill(buf_->loss_sum, static_cast<int64_t>(size()), 0.f);

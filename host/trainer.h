@@ -80,6 +80,7 @@ class Trainer {
   static void check_memory(double budget_bytes, double per_trial, double per_order, int64_t n,
                            int64_t orders);
   void allocate_buffers(int64_t n, int64_t orders);
+  size_t place_epoch_arrays(char* base, int64_t n, int64_t orders);
   void initialize_parameters();
   void upload_permutations(int epoch);
   void train_step(int64_t first_row, int64_t rows);

@@ -5,11 +5,14 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "backend.h"
@@ -447,6 +450,82 @@ TEST(CpuSlotTest, LargeArraysAreReturnedToTheSystemEachTime) {
   void* small = slot->allocate(100);  // small arrays come from the heap, 64-byte aligned
   EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 64, 0u);
   slot->deallocate(small);
+}
+
+// No more epochs compute at once than there are turns (one per core in a sweep), so a
+// concurrent trial beyond the cores costs its model and optimizer state, not a workspace.
+TEST(CpuSlotTest, EpochsTakeTurnsAndShareTheirWorkspaces) {
+  const auto turns = make_cpu_work_turns(2);
+  EXPECT_EQ(cpu_work_turns_at_once(*turns), 2);
+  constexpr size_t kBytes = size_t{256} << 10;
+  std::atomic<int> holders{0}, most{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      const std::unique_ptr<Slot> slot = make_cpu_slot(i, turns);
+      for (int round = 0; round < 20; ++round) {
+        auto* work = static_cast<char*>(slot->begin_epoch_work(kBytes));
+        const int now = ++holders;
+        int seen = most.load();
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+        }
+        std::fill(work, work + kBytes, static_cast<char>(i));  // its own while it holds it
+        std::this_thread::yield();
+        EXPECT_EQ(std::count(work, work + kBytes, static_cast<char>(i)),
+                  static_cast<std::ptrdiff_t>(kBytes));
+        --holders;
+        slot->end_epoch_work();
+      }
+    });
+  }
+  for (std::thread& t : threads)
+    t.join();
+  EXPECT_LE(most.load(), 2);
+  EXPECT_GE(most.load(), 1);
+
+  // Workspaces are reused from slot to slot: two slots, one after the other, get the same one.
+  const auto one = make_cpu_work_turns(1);
+  const std::unique_ptr<Slot> a = make_cpu_slot(0, one), b = make_cpu_slot(1, one);
+  void* first = a->begin_epoch_work(1 << 20);
+  a->end_epoch_work();
+  EXPECT_EQ(b->begin_epoch_work(1 << 20), first);
+  b->end_epoch_work();
+}
+
+TEST(CpuSlotTest, TurnsAreGivenInTheOrderAsked) {
+  const auto turns = make_cpu_work_turns(1);
+  const std::unique_ptr<Slot> holder = make_cpu_slot(0, turns);
+  holder->begin_epoch_work(4096);
+  std::mutex mutex;
+  std::vector<int> order;
+  std::vector<std::thread> threads;
+  for (int i = 1; i <= 4; ++i) {
+    threads.emplace_back([&, i] {
+      const std::unique_ptr<Slot> slot = make_cpu_slot(i, turns);
+      slot->begin_epoch_work(4096);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        order.push_back(i);
+      }
+      slot->end_epoch_work();
+    });
+    while (cpu_work_turns_waiting(*turns) < i)  // thread i is in line before thread i+1 starts
+      std::this_thread::yield();
+  }
+  holder->end_epoch_work();
+  for (std::thread& t : threads)
+    t.join();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(cpu_work_turns_waiting(*turns), 0);
+}
+
+// A slot destroyed while it holds a turn (a trial that threw mid-epoch) gives the turn back.
+TEST(CpuSlotTest, ADestroyedSlotGivesItsTurnBack) {
+  const auto turns = make_cpu_work_turns(1);
+  make_cpu_slot(0, turns)->begin_epoch_work(4096);
+  const std::unique_ptr<Slot> next = make_cpu_slot(1, turns);
+  EXPECT_NE(next->begin_epoch_work(4096), nullptr);  // would wait forever otherwise
+  next->end_epoch_work();
 }
 
 }  // namespace
