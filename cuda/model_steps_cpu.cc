@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -245,10 +246,18 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
     munmap(it->first, it->second);
     mapped_.erase(it);
   }
-  // Half the host's RAM: the rest is the data, the other slots and everything else.
+  // Half the host's RAM, or of the process's address-space or data limit (ulimit -v, -d)
+  // where one is lower: the rest is the data, the other slots and everything else.
   double memory_budget_bytes() override {
-    return 0.5 * static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
-           static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    double bytes =
+        static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    for (const int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+      rlimit limit{};
+      if (getrlimit(resource, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+        bytes = std::min(bytes, static_cast<double>(limit.rlim_cur));
+      }
+    }
+    return 0.5 * bytes;
   }
   void copy_to_device(void* dst, const void* src, size_t bytes) override {
     std::memcpy(dst, src, bytes);

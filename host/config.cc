@@ -588,11 +588,27 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   c.search_space = SearchSpace::parse(j.contains("search_space") ? j["search_space"] : json(),
                                       searchable, "search_space");
   if (c.benchmark.active()) {
+    // Each variable stays in its function's domain (ZDT1 outside [0, 1] is not even defined).
+    const std::vector<std::string> names = benchmark_variables(c.benchmark.function);
     for (const ParamSpec& p : c.search_space.params()) {
+      const size_t at =
+          static_cast<size_t>(std::find(names.begin(), names.end(), p.name) - names.begin());
+      const auto [low, high] = benchmark_domain(c.benchmark.function, at);
+      const auto check = [&, low = low, high = high](double v, const std::string& key) {
+        if (!(v >= low && v <= high)) {
+          throw UserError(fmt::format("{} = {} is outside {}'s domain of {}: [{}, {}]", key, v,
+                                      c.benchmark.function, p.name, low, high),
+                          "search the function where it is defined");
+        }
+      };
       if (p.kind == ParamKind::kChoice || p.kind == ParamKind::kGrid) {
         for (size_t i = 0; i < p.values.size(); ++i) {
-          json_number(p.values[i], fmt::format("search_space.{}.values[{}]", p.name, i));
+          const std::string key = fmt::format("search_space.{}.values[{}]", p.name, i);
+          check(json_number(p.values[i], key), key);
         }
+      } else {
+        check(p.low, fmt::format("search_space.{}.low", p.name));
+        check(p.high, fmt::format("search_space.{}.high", p.name));
       }
     }
   } else {

@@ -1,8 +1,10 @@
-// Spelling suggestions for user errors.
+// Spelling suggestions for user errors, and their text made printable.
 #include "cusweep/error.h"
 
 #include <algorithm>
 #include <cctype>
+
+#include <fmt/format.h>
 
 namespace cusweep {
 namespace {
@@ -51,6 +53,31 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   const std::string match = closest_match(word, candidates);
   return match.empty() ? "" : " did you mean '" + match + "'?";
+}
+
+std::string escape_ill_formed(const std::string& text) {
+  std::string out;
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = byte(i);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    if (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4)) len = 0;  // overlong or beyond U+10FFFF
+    for (size_t k = 1; k < len; ++k) {
+      if (i + k >= text.size() || (byte(i + k) & 0xC0) != 0x80) len = 0;
+    }
+    if (len == 0 || (len == 1 && ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F))) {
+      out += fmt::format("\\x{:02X}", c);
+      ++i;
+    } else {
+      out.append(text, i, len);
+      i += len;
+    }
+  }
+  return out;
 }
 
 }  // namespace cusweep

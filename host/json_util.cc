@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,38 +17,6 @@
 namespace cusweep {
 
 using nlohmann::json;
-
-namespace {
-
-// `text` with each byte that is not part of well-formed UTF-8, or is a control character, written
-// as \xNN: the parser's "last read" excerpt quotes the offending bytes, which a terminal would
-// otherwise print as garbage.
-std::string escape_ill_formed(const std::string& text) {
-  std::string out;
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  for (size_t i = 0; i < text.size();) {
-    const unsigned char c = byte(i);
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    if (len > 1 && (c == 0xC0 || c == 0xC1 || c > 0xF4)) len = 0;  // overlong or beyond U+10FFFF
-    for (size_t k = 1; k < len; ++k) {
-      if (i + k >= text.size() || (byte(i + k) & 0xC0) != 0x80) len = 0;
-    }
-    if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
-      out += fmt::format("\\x{:02X}", c);
-      ++i;
-    } else {
-      out.append(text, i, len);
-      i += len;
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 const char* json_type_name(const json& v) {
   if (v.is_number_integer()) return "an integer";
@@ -83,7 +50,8 @@ int64_t json_int(const json& v, const std::string& key) {
     const double d = v.get<double>();
     if (std::fabs(d) < kLimit && d == std::floor(d)) return static_cast<int64_t>(d);
     if (d == std::floor(d)) {
-      throw UserError(fmt::format("{} is out of range: {}", key, json_excerpt(v)));
+      throw UserError(fmt::format("{} is out of range: {} (integers from {} to {})", key,
+                                  json_excerpt(v), INT64_MIN, INT64_MAX));
     }
   }
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
@@ -244,9 +212,21 @@ json read_json_file(const std::string& path) {
     throw UserError(fmt::format("{}: cannot open file: {}", path, std::strerror(errno)),
                     "check the path; relative paths are taken from the current folder");
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_json_text(buffer.str(), path);
+  return parse_json_text(read_json_source(in, path), path);
+}
+
+std::string read_json_source(std::istream& in, const std::string& origin) {
+  constexpr size_t kMaxBytes = size_t{64} << 20;
+  std::string text;
+  std::vector<char> chunk(size_t{1} << 16);
+  while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || in.gcount() > 0) {
+    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxBytes) {
+      throw UserError(fmt::format("{}: larger than 64 MB, not a JSON config or metrics", origin),
+                      "give the JSON file itself");
+    }
+  }
+  return text;
 }
 
 }  // namespace cusweep

@@ -35,6 +35,9 @@ std::string join_quoted(const std::vector<std::string>& items);
 // and printing or copying a deeper value would recurse that deep.
 constexpr int kMaxJsonDepth = 64;
 
+// All of `in`, read from `origin`; more than 64 MB is a UserError (a config or metrics dict is a
+// few KB, and /dev/zero would otherwise take all memory).
+std::string read_json_source(std::istream& in, const std::string& origin);
 // Parses a JSON file; a syntax error names the file, line and column.
 nlohmann::json read_json_file(const std::string& path);
 // Parses JSON text read from `origin` (a file name or "<stdin>").

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -74,6 +77,40 @@ std::string storage_url(const std::string& flag) {
   if (env == nullptr || *env == '\0') return "";
   check_storage_url(env, "CUSWEEP_STORAGE");
   return env;
+}
+
+// --study names a study in PostgreSQL; without --storage (or CUSWEEP_STORAGE) it would be
+// ignored while the study went to the output folder's study.db.
+void check_study_flag(const std::string& study, const std::string& storage) {
+  if (!study.empty() && storage.empty()) {
+    throw UserError(fmt::format("--study '{}' names a study in --storage, and neither --storage "
+                                "nor CUSWEEP_STORAGE is given",
+                                study),
+                    "without --storage the study is the output folder's study.db: leave --study "
+                    "out, or add --storage URL");
+  }
+}
+
+// Command-line numbers: a check that names the value and the range, NaN included (CLI11's
+// Range lets NaN through and calls a word "not in range").
+std::function<std::string(const std::string&)> number_in(double low, double high, bool whole) {
+  return [=](const std::string& text) -> std::string {
+    const std::string allowed = whole ? fmt::format("a whole number from {} to {}", low, high)
+                                      : fmt::format("a number from {} to {}", low, high);
+    size_t used = 0;
+    double value = 0;
+    try {
+      value = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size() || (whole && value != std::floor(value))) {
+      return fmt::format("'{}' is not {}", text, allowed);
+    }
+    if (!(value >= low && value <= high))
+      return fmt::format("{} is out of range; give {}", text, allowed);
+    return "";
+  };
 }
 
 // SIGINT/SIGTERM: the first asks the sweep to stop (no new trial; running ones stop after
@@ -185,9 +222,10 @@ class TableReporter {
 };
 
 int run_command(const RunArgs& args) {
+  const std::string storage = storage_url(args.storage);
+  check_study_flag(args.study, storage);
   const SweepConfig config = load_sweep_config(args.config);
   const std::string out_dir = args.out.empty() ? "runs/" + config.name : args.out;
-  const std::string storage = storage_url(args.storage);
 
   LogSink previous_sink;
   RunOptions options;
@@ -260,6 +298,7 @@ int run_command(const RunArgs& args) {
 int worker_command(const WorkerArgs& args) {
   RunOptions options;
   options.storage = storage_url(args.storage);
+  check_study_flag(args.study, options.storage);
   options.study = args.study;
   options.out_dir = args.out;
   options.backend = args.backend;
@@ -285,6 +324,11 @@ int worker_command(const WorkerArgs& args) {
 // Prints the study recorded in a folder (no config file needed) and, when asked, writes its
 // result files again.
 int show_command(const ShowArgs& args) {
+  if (!args.dir.empty() && !args.storage.empty()) {
+    throw UserError(
+        fmt::format("cusweep show: both a folder ({}) and --storage are given", args.dir),
+        "give DIR (holds study.db), or --storage URL --study NAME");
+  }
   // A folder given names its study.db, whatever CUSWEEP_STORAGE says.
   const std::string storage =
       args.dir.empty() || !args.storage.empty() ? storage_url(args.storage) : "";
@@ -296,6 +340,7 @@ int show_command(const ShowArgs& args) {
   if (!storage.empty() && args.study.empty()) {
     throw UserError("cusweep show --storage: no --study NAME given");
   }
+  check_study_flag(args.study, storage);
   std::unique_ptr<StudyStore> store;
   if (!storage.empty()) {
     store = open_postgres_study(storage, args.study);
@@ -344,8 +389,8 @@ int devices_command() {
 }
 
 void print_user_error(const UserError& e) {
-  std::fprintf(stderr, "error: %s\n", e.what());
-  if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
+  std::fprintf(stderr, "error: %s\n", escape_ill_formed(e.what()).c_str());
+  if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", escape_ill_formed(e.hint()).c_str());
 }
 
 int dispatch(int argc, char** argv) {
@@ -373,7 +418,7 @@ int dispatch(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run_cmd->add_option("--max-rows", run.max_rows, "trial rows shown in the table")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
+      ->check(number_in(1, 100000, true));
   run_cmd->add_flag("--quiet", run.quiet, "no trial table");
   CLI::Option* resume = run_cmd->add_flag(
       "--resume", run.resume,
@@ -416,13 +461,13 @@ int dispatch(int argc, char** argv) {
   worker_cmd
       ->add_option("--max-concurrent-trials", worker.max_concurrent_trials,
                    "trials this worker runs at once (default the config's)")
-      ->check(CLI::Range(1, 4096));
+      ->check(number_in(1, 4096, true));
   worker_cmd
       ->add_option("--heartbeat-timeout", worker.heartbeat_timeout_s,
                    "seconds without a heartbeat after which a worker's trial is handed to "
                    "another worker")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 86400.0));
+      ->check(number_in(0.1, 86400, false));
 
   ShowArgs show;
   CLI::App* show_cmd = app.add_subcommand(
@@ -433,7 +478,7 @@ int dispatch(int argc, char** argv) {
   show_cmd->add_option("--study", show.study, "the study's name in --storage");
   show_cmd->add_option("--max-rows", show.max_rows, "trial rows shown in the table")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
+      ->check(number_in(1, 100000, true));
   show_cmd->add_flag("--write-results", show.write_results,
                      "write trials.jsonl, results.csv and best.json again from the study");
 
@@ -469,6 +514,11 @@ int dispatch(int argc, char** argv) {
         given = word;
     }
     std::string what = e.what();
+    const size_t at_most = what.find(": At Most 1 required but received ");
+    if (at_most != std::string::npos) {  // an option given twice
+      what = fmt::format("{} is given {} times; give it once", what.substr(0, at_most),
+                         what.substr(at_most + 34));
+    }
     if (given.empty() && app.get_subcommands().empty()) {
       what = "no command given; commands: " + commands;
     } else if (!given.empty() && std::find(names.begin(), names.end(), given) == names.end()) {

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cusweep/error.h"
 #include "cusweep/objective.h"
@@ -16,14 +15,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string read_all(std::istream& in) {
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 std::string read_metrics_text(const std::string& path, std::istream& in) {
-  if (path.empty() || path == "-") return read_all(in);
+  if (path.empty() || path == "-") return read_json_source(in, "<stdin>");
   // An ifstream opens a folder and then reads nothing, which would surface as "invalid JSON".
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
@@ -35,7 +28,7 @@ std::string read_metrics_text(const std::string& path, std::istream& in) {
     throw UserError("cannot read metrics file '" + path + "': " + std::strerror(errno),
                     "give a JSON file of metrics, or '-' to read standard input");
   }
-  return read_all(file);
+  return read_json_source(file, path);
 }
 
 // `origin` is the path or "<stdin>": syntax errors read "origin:line:column: invalid JSON".
@@ -102,8 +95,8 @@ int run_objective_command(const std::string& path, const std::string& objective,
     print_result(values, metrics, json, out);
     return 0;
   } catch (const UserError& e) {
-    err << "error: " << e.what() << "\n";
-    if (!e.hint().empty()) err << "hint: " << e.hint() << "\n";
+    err << "error: " << escape_ill_formed(e.what()) << "\n";
+    if (!e.hint().empty()) err << "hint: " << escape_ill_formed(e.hint()) << "\n";
     return 2;
   }
 }

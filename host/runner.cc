@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -146,6 +147,16 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
     source = open_postgres_study(options.storage, options.fork_from);
   }
   return fork_trials(config, sweep_tag(config), *source);
+}
+
+// Why a trial failed, as its ERROR row and log say it.
+std::string trial_error_text(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+    return "out of memory while allocating its model, optimizer state or buffers (its size "
+           "had been checked against half the RAM or ulimit; other trials or processes left "
+           "less)";
+  }
+  return e.what();
 }
 
 // Result files with no study beside them (its study.db deleted, or files of the user's own)
@@ -643,7 +654,7 @@ class SweepRun {
           throw;
         } catch (const std::exception& inner) {
           one[0].status = TrialStatus::kError;
-          one[0].error = inner.what();
+          one[0].error = trial_error_text(inner);
         }
         results[k] = one[0];
       }
@@ -653,7 +664,7 @@ class SweepRun {
       for (TrialRecord& r : results) {
         if (r.status != TrialStatus::kRunning) continue;
         r.status = TrialStatus::kError;
-        r.error = e.what();
+        r.error = trial_error_text(e);
       }
     }
     const double runtime = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -1219,14 +1230,26 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
       options.existing_study != ExistingStudy::kOverwrite) {
     refuse_unrecorded_results(options.out_dir);
   }
+  std::error_code ec;
+  const bool new_folder = !options.out_dir.empty() && !std::filesystem::exists(options.out_dir, ec);
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   const bool shared = !options.storage.empty();
   std::unique_ptr<Prepared> prepared;
   if (shared || (!options.out_dir.empty() && options.record_study)) {
-    study = open_study(config, options, std::move(fork), [&] {
-      prepared = prepare(config, options);
-      return config.benchmark.active() ? std::string() : data_digest(prepared->data());
-    });
+    try {
+      study = open_study(config, options, std::move(fork), [&] {
+        prepared = prepare(config, options);
+        return config.benchmark.active() ? std::string() : data_digest(prepared->data());
+      });
+    } catch (...) {
+      // A refused run (its data, its backend) leaves no folder of its own making behind: the
+      // lock file goes, then the folder if nothing else is in it.
+      if (new_folder) {
+        std::filesystem::remove(std::filesystem::path(options.out_dir) / "study.lock", ec);
+        std::filesystem::remove(options.out_dir, ec);
+      }
+      throw;
+    }
   } else {
     prepared = prepare(config, options);
   }

@@ -93,6 +93,29 @@ TEST(BenchmarkFunctionTest, ConfigErrors) {
   } catch (const UserError& e) {
     EXPECT_THAT(e.what(), HasSubstr("'data' is not used with benchmark_function"));
   }
+  // Every bound and value stays in the function's domain (documented in README).
+  j.erase("data");
+  const auto refused = [&](const json& space, const std::string& says) {
+    j["search_space"] = space;
+    try {
+      parse_sweep_config(j, "b.json", ".");
+      ADD_FAILURE() << space.dump();
+    } catch (const UserError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(says)) << space.dump();
+    }
+  };
+  refused({{"x1", {{"type", "uniform"}, {"low", -50}, {"high", 10}}}},
+          "search_space.x1.low = -50 is outside branin's domain of x1: [-5, 10]");
+  refused({{"x2", {{"type", "uniform"}, {"low", 0}, {"high", 16}}}},
+          "search_space.x2.high = 16 is outside branin's domain of x2: [0, 15]");
+  refused({{"x2", {{"type", "choice"}, {"values", {1, -1}}}}},
+          "search_space.x2.values[1] = -1 is outside");
+  j["search_space"] = {{"x1", {{"type", "uniform"}, {"low", -5}, {"high", 10}}},
+                       {"x2", {{"type", "grid"}, {"values", {0, 15}}}}};
+  EXPECT_NO_THROW(parse_sweep_config(j, "b.json", "."));
+  j["benchmark_function"] = "zdt1";
+  refused({{"x3", {{"type", "uniform"}, {"low", 0}, {"high", 1.5}}}},
+          "search_space.x3.high = 1.5 is outside zdt1's domain of x3: [0, 1]");
 }
 
 json uniform(double low, double high) {

@@ -144,15 +144,36 @@ TEST(CliTest, MissingConfigAndBadFlagsExitTwo) {
   EXPECT_EQ(run("run x.json --backend tpu").status, 2);
 }
 
-TEST(CliTest, BadDataExitsTwoNamingTheFile) {
-  const std::string data = write_temp("cli_ragged.csv", "a,b,label\n1,2,0\n3,4\n");
+// One trial on `csv` (written to NAME.csv, labels in column "label") on the CPU.
+Result run_on_csv(const std::string& name, const std::string& csv) {
+  const std::string data = write_temp(name + ".csv", csv);
   const std::string cfg =
-      write_temp("cli_ragged.json", R"({"name": "ragged", "data": {"format": "csv", "train": ")" +
-                                        data + R"(", "label_column": "label"}, "n_trials": 1})");
-  const Result r =
-      run("run " + cfg + " --backend cpu --out " + ::testing::TempDir() + "/cli_ragged_out");
+      write_temp(name + ".json", R"({"name": ")" + name + R"(", "data": {"format": "csv", )" +
+                                     R"("train": ")" + data +
+                                     R"(", "label_column": "label"}, "n_trials": 1})");
+  return run("run " + cfg + " --backend cpu --out " + ::testing::TempDir() + "/" + name + "_out");
+}
+
+TEST(CliTest, BadDataExitsTwoNamingTheFile) {
+  const Result r = run_on_csv("cli_ragged", "a,b,label\n1,2,0\n3,4\n");
   EXPECT_EQ(r.status, 2) << r.output;
-  EXPECT_THAT(r.output, HasSubstr(data + ":3"));
+  EXPECT_THAT(r.output, HasSubstr("cli_ragged.csv:3: 2 fields, expected 3"));
+}
+
+// Bytes that are not text are shown as \xNN, never sent to the terminal raw; an endless or huge
+// file given as a config is refused, not read into memory.
+TEST(CliTest, StrayBytesAreEscapedAndEndlessConfigsRefused) {
+  const Result r = run_on_csv("cli_latin1", "a,b,label\n1,2,0\n3,\xff\xfe,1\n");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("value '\\xFF\\xFE' is not a number"));
+  EXPECT_EQ(r.output.find('\xff'), std::string::npos);
+
+  const Result endless = run("run /dev/zero --out " + ::testing::TempDir() + "/cli_zero_out");
+  EXPECT_EQ(endless.status, 2) << endless.output;
+  EXPECT_THAT(endless.output, HasSubstr("/dev/zero: larger than 64 MB"));
+  const Result metrics = run("objective /dev/zero");
+  EXPECT_EQ(metrics.status, 2) << metrics.output;
+  EXPECT_THAT(metrics.output, HasSubstr("/dev/zero: larger than 64 MB"));
 }
 
 TEST(CliTest, SweepWhereEveryTrialFailsExitsOne) {
@@ -175,6 +196,29 @@ TEST(CliTest, SweepWhereEveryTrialFailsExitsOne) {
     ++n;
   }
   EXPECT_EQ(n, 2);
+}
+
+// Numbers on the command line name the value and the range, NaN and words included; flags
+// that do not go together are refused rather than ignored.
+TEST(CliTest, FlagValuesAndCombinationsAreCheckedAndNamed) {
+  ::unsetenv("CUSWEEP_STORAGE");  // --study is refused only when no storage is named at all
+  const auto refused = [](const std::string& args, const std::string& says) {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr(says)) << args;
+  };
+  refused("worker --out x --heartbeat-timeout nan",
+          "--heartbeat-timeout: nan is out of range; give a number from 0.1 to 86400");
+  refused("worker --out x --heartbeat-timeout abc", "'abc' is not a number from 0.1 to 86400");
+  refused("worker --out x --max-concurrent-trials 2.5",
+          "'2.5' is not a whole number from 1 to 4096");
+  refused("run x.json --max-rows abc", "--max-rows: 'abc' is not a whole number from 1 to 100000");
+  refused("run x.json --out a --out b", "--out is given 2 times; give it once");
+  refused("run x.json --study foo", "--study 'foo' names a study in --storage");
+  refused("worker --out x --study foo", "--study 'foo' names a study in --storage");
+  refused("show somewhere --study foo", "--study 'foo' names a study in --storage");
+  refused("show somewhere --storage postgresql://u@127.0.0.1/db --study s",
+          "both a folder (somewhere) and --storage are given");
 }
 
 TEST(CliTest, BadMaxRowsAndResultPathTakenByAFolderExitTwoBeforeTraining) {
@@ -376,6 +420,10 @@ TEST(CliTest, CudaAskedForWithoutADeviceNamesTheFlagOrTheConfigKey) {
   const Result by_flag = run("run " + cfg + " --backend cuda --out " + out);
   EXPECT_EQ(by_flag.status, 2);
   EXPECT_THAT(by_flag.output, HasSubstr("error: --backend cuda: no usable CUDA device"));
+  EXPECT_FALSE(fs::exists(out)) << "a refused run left its folder (and study.lock) behind";
+  fs::create_directories(out);  // a folder the user made stays
+  EXPECT_EQ(run("run " + cfg + " --backend cuda --out " + out).status, 2);
+  EXPECT_TRUE(fs::exists(out));
   EXPECT_EQ(run("run " + cfg + " --backend cpu --quiet --out " + out).status, 0);
 }
 

@@ -220,10 +220,10 @@ TEST(ResumeTest, RefusesAChangedSearchSpaceOrObjectiveUnlessOverwritten) {
   EXPECT_THAT(user_error_of([&] { run(quadratic_config(3, 1), dir); }),
               ::testing::AllOf(HasSubstr("holds the study of an earlier sweep 'quad' (3 trials"),
                                HasSubstr("--resume"), HasSubstr("--overwrite")));
-  json wider = quadratic_config(3, 1);
-  wider["search_space"]["x1"]["high"] = 2;
-  EXPECT_THAT(user_error_of([&] { run(wider, dir, ExistingStudy::kResume); }),
-              ::testing::AllOf(HasSubstr("search_space.x1.high changed: recorded 1.0, now 2"),
+  json narrower = quadratic_config(3, 1);
+  narrower["search_space"]["x1"]["high"] = 0.5;
+  EXPECT_THAT(user_error_of([&] { run(narrower, dir, ExistingStudy::kResume); }),
+              ::testing::AllOf(HasSubstr("search_space.x1.high changed: recorded 1.0, now 0.5"),
                                HasSubstr("--overwrite")));
   json maximized = quadratic_config(3, 1);
   maximized["direction"] = "maximize";
@@ -239,7 +239,7 @@ TEST(ResumeTest, RefusesAChangedSearchSpaceOrObjectiveUnlessOverwritten) {
               HasSubstr("n_trials is 2, but the study records trial quad_"));
   EXPECT_EQ(load(dir).size(), 3u);  // nothing recorded was lost by the refusals
 
-  const SweepResult fresh = run(wider, dir, ExistingStudy::kOverwrite);
+  const SweepResult fresh = run(narrower, dir, ExistingStudy::kOverwrite);
   EXPECT_EQ(fresh.resumed_trials, 0u);
   for (const TrialRecord& t : load(dir))
     EXPECT_NE(t.name.find("quad_"), std::string::npos);

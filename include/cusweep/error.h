@@ -34,4 +34,9 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 // " did you mean 'x'?" or "" when there is no close candidate.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
+// `text` with each byte that is not part of well-formed UTF-8, or is a control character other
+// than a newline or tab, written as \xNN: a value quoted from a file with stray bytes (a
+// Latin-1 CSV, a binary file given as a config) would otherwise reach the terminal raw.
+std::string escape_ill_formed(const std::string& text);
+
 }  // namespace cusweep
