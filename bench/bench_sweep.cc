@@ -15,6 +15,7 @@
 
 #include "backend.h"
 #include "blas_kernels.h"
+#include "cpu_gemm.h"
 #include "cusweep/benchmark_function.h"
 #include "cusweep/config.h"
 #include "cusweep/error.h"
@@ -158,7 +159,9 @@ int throughput(const ThroughputArgs& a, const std::string& json_path) {
                   {"mean_eval_accuracy", f.mean_accuracy},
                   {"peak_rss_mb", std::max(load_peak_mb, sweep_peak_mb)},
                   {"sweep_peak_rss_mb", sweep_peak_mb},
-                  {"cpu_training_at_once", cpu_work_turns_at_once(*process_cpu_work_turns())}};
+                  {"cpu_training_at_once", cpu_work_turns_at_once(*process_cpu_work_turns())},
+                  {"cpu_gemm", cpu_gemm() == CpuGemm::kEigenAvx512 ? "eigen-avx512" : "openblas"},
+                  {"cpu_gemm_why", cpu_gemm_description()}};
   std::printf("%-12s %6s %8s %12s %10s %12s %9s %10s %14s\n", "mode", "conc", "trials", "samples/s",
               "trials/s", "train GF/s", "mean acc", "peak MB", "sweep peak MB");
   std::printf("%-12s %6d %8d %12.0f %10.3f %12.1f %9.4f %10.1f %14.1f\n", "throughput", concurrency,

@@ -24,6 +24,7 @@
 #include <thrust/system/cpp/execution_policy.h>
 
 #include "backend.h"
+#include "cpu_gemm.h"
 
 // GELU, tanh and softmax call erff, tanhf and expf per element. glibc's libmvec (2.35 and
 // later) has vector versions of all three, but its math.h announces them only under
@@ -280,6 +281,10 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) override {
+    if (gemm_ == CpuGemm::kEigenAvx512) {
+      eigen_avx512_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
@@ -320,6 +325,7 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
   static constexpr size_t kNoTurn = ~size_t{0};
   std::string location_;
   std::shared_ptr<CpuWorkTurns> turns_;
+  const CpuGemm gemm_ = cpu_gemm();
   size_t turn_ = kNoTurn;  // the workspace held between begin_epoch_work and end_epoch_work
   std::unordered_map<void*, size_t> mapped_;  // this slot's own mappings and their sizes
 };

@@ -4,9 +4,12 @@
 #include <cblas.h>
 #include <malloc.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "blas_kernels.h"
+#include "cpu_gemm.h"
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #ifdef CUSWEEP_HAVE_CUDA
@@ -24,8 +27,10 @@ std::string blas_description() {
   const size_t second_space = config.find(' ', config.find(' ') + 1);
   if (second_space != std::string::npos) config.resize(second_space);
   const std::string choice = blas_kernel_choice();
-  return fmt::format("{}, {} kernels{}, 1 thread per trial, {} training at once", config,
+  const std::string gemm = cpu_gemm_description();
+  return fmt::format("{}, {} kernels{}{}, 1 thread per trial, {} training at once", config,
                      openblas_get_corename(), choice.empty() ? "" : " (" + choice + ")",
+                     gemm.empty() ? "" : ", " + gemm,
                      cpu_work_turns_at_once(*process_cpu_work_turns()));
 }
 
@@ -35,11 +40,11 @@ class CpuBackend final : public Backend {
     // Trials run concurrently, one per thread: a multi-threaded BLAS inside each would
     // oversubscribe the cores and make results depend on the thread count.
     openblas_set_num_threads(1);
-    // Blocks of 64 KB and more are mapped for themselves and unmapped when freed. By default
-    // glibc raises that threshold to the largest block freed, after which such blocks (an
-    // epoch's shuffled order on the host, say) stay in the heap of the thread that freed them,
-    // and every slot thread kept a few hundred KB for the rest of the sweep.
-    mallopt(M_MMAP_THRESHOLD, 64 << 10);
+    // glibc gives each new thread a heap ("arena") of its own, up to 8 per core, and a heap
+    // keeps what was freed in it: every slot thread held on to the packing blocks of its
+    // GEMMs and its epochs' host buffers, though only as many threads compute at once as there
+    // are turns (cores). With as many heaps as turns, what one trial frees the next one reuses.
+    mallopt(M_ARENA_MAX, std::max(2, cpu_work_turns_at_once(*process_cpu_work_turns())));
   }
   std::string name() const override { return "cpu"; }
   std::string description() const override { return "cpu (" + blas_description() + ")"; }
@@ -59,6 +64,7 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend() {
+  cpu_gemm();  // a bad CUSWEEP_CPU_GEMM is refused here, before any trial
   return std::make_unique<CpuBackend>();
 }
 

@@ -3,17 +3,17 @@
 #   scripts/setup.sh          build and run: compiler, CMake, libraries, Fashion-MNIST
 #   scripts/setup.sh --test   also the test-only packages (GoogleTest, scikit-learn's CSVs,
 #                             PostgreSQL for the tests of shared studies)
-#   scripts/setup.sh --bench  also the benchmark baselines (Debian's PyTorch, BLIS, Eigen)
+#   scripts/setup.sh --bench  also the benchmark baselines (Debian's PyTorch, BLIS)
 # The CUDA toolkit is not a Debian package: when /usr/local/cuda is present the CUDA backend
 # is built too; without it Debian's Thrust serves the CPU build.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
-  libfmt-dev zlib1g-dev libsqlite3-dev libpqxx-dev libopenblas-dev libthrust-dev
+  libfmt-dev zlib1g-dev libsqlite3-dev libpqxx-dev libopenblas-dev libeigen3-dev libthrust-dev
   dataset-fashion-mnist)
 case "${1:-}" in
   --test) packages+=(libgtest-dev libgmock-dev python3-sklearn clang-format postgresql) ;;
-  --bench) packages+=(python3-torch libblis-dev libeigen3-dev) ;;
+  --bench) packages+=(python3-torch libblis-dev) ;;
 esac
 
 missing=()

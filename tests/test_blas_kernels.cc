@@ -2,10 +2,16 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "blas_kernels.h"
+#include "cpu_gemm.h"
+#include "cusweep/error.h"
 
 namespace cusweep {
 namespace {
@@ -80,6 +86,85 @@ TEST(BlasKernelsTest, ThisProcessRunsTheWidestKernelsThisCpuSupports) {
   const CpuVectorSupport cpu = detect_cpu_vector_support();
   EXPECT_EQ(better_openblas_core(cpu, blas_kernel_running()), "")
       << "OpenBLAS runs " << blas_kernel_running() << " kernels; " << blas_kernel_choice();
+}
+
+// Eigen's AVX-512 GEMM runs where OpenBLAS is held below AVX-512 on an AVX-512 CPU, and never
+// on a CPU without AVX-512, whatever is asked.
+TEST(CpuGemmTest, EigenWhereOpenblasIsHeldBelowTheCpuAndNeverBeyondIt) {
+  std::string why;
+  EXPECT_EQ(choose_cpu_gemm(true, support(3), "Haswell", "", &why), CpuGemm::kEigenAvx512);
+  EXPECT_EQ(why, "OpenBLAS is held to Haswell kernels");
+  EXPECT_EQ(choose_cpu_gemm(true, support(3), "Prescott", "auto", &why), CpuGemm::kEigenAvx512);
+  EXPECT_EQ(choose_cpu_gemm(true, support(3), "SkylakeX", "", &why), CpuGemm::kOpenBlas);
+  EXPECT_EQ(choose_cpu_gemm(true, support(3, true), "Cooperlake", "", &why), CpuGemm::kOpenBlas);
+  EXPECT_EQ(choose_cpu_gemm(true, support(2), "Haswell", "", &why), CpuGemm::kOpenBlas);
+  EXPECT_EQ(choose_cpu_gemm(true, support(2), "Prescott", "", &why), CpuGemm::kOpenBlas);
+  EXPECT_EQ(choose_cpu_gemm(false, support(3), "Haswell", "", &why), CpuGemm::kOpenBlas);
+  // Asked for by CUSWEEP_CPU_GEMM: obeyed where it can run, refused by name where not.
+  EXPECT_EQ(choose_cpu_gemm(true, support(3), "Haswell", "openblas", &why), CpuGemm::kOpenBlas);
+  EXPECT_EQ(why, "CUSWEEP_CPU_GEMM=openblas");
+  EXPECT_EQ(choose_cpu_gemm(true, support(3), "SkylakeX", "eigen", &why), CpuGemm::kEigenAvx512);
+  EXPECT_THROW(choose_cpu_gemm(true, support(2), "Haswell", "eigen", &why), UserError);
+  EXPECT_THROW(choose_cpu_gemm(false, support(3), "Haswell", "eigen", &why), UserError);
+  try {
+    choose_cpu_gemm(true, support(3), "Haswell", "mkl", &why);
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "CUSWEEP_CPU_GEMM=mkl: not a choice; allowed: auto, openblas, eigen");
+  }
+}
+
+// Eigen's GEMM as cblas_sgemm: every transpose, alpha and beta, strided operands, and beta = 0
+// never reading C.
+TEST(CpuGemmTest, EigenGemmMatchesAPlainLoopForEveryTransposeAndScale) {
+  if (!eigen_avx512_built()) GTEST_SKIP() << "built without Eigen";
+  if (!detect_cpu_vector_support().avx512) GTEST_SKIP() << "this CPU lacks AVX-512";
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  const int m = 37, n = 19, k = 53, pad = 3;
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      for (const float beta : {0.f, 1.f, 0.5f}) {
+        const int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        std::vector<float> a(static_cast<size_t>((ta ? k : m) * lda));
+        std::vector<float> b(static_cast<size_t>((tb ? n : k) * ldb));
+        std::vector<float> c(static_cast<size_t>(m * ldc));
+        for (float& x : a)
+          x = u(rng);
+        for (float& x : b)
+          x = u(rng);
+        for (float& x : c)
+          x = beta == 0.f ? std::numeric_limits<float>::quiet_NaN() : u(rng);
+        const std::vector<float> before = c;
+        std::vector<float> expected = c;
+        const float alpha = 0.75f;
+        for (int i = 0; i < m; ++i) {
+          for (int j = 0; j < n; ++j) {
+            double sum = 0;
+            for (int p = 0; p < k; ++p) {
+              sum += static_cast<double>(ta ? a[p * lda + i] : a[i * lda + p]) *
+                     (tb ? b[j * ldb + p] : b[p * ldb + j]);
+            }
+            float& e = expected[i * ldc + j];
+            e = static_cast<float>(alpha * sum + (beta == 0.f ? 0.0 : beta * e));
+          }
+        }
+        eigen_avx512_sgemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(),
+                           ldc);
+        for (int i = 0; i < m; ++i) {
+          for (int j = 0; j < n; ++j) {
+            EXPECT_NEAR(c[i * ldc + j], expected[i * ldc + j], 1e-4f)
+                << "ta " << ta << " tb " << tb << " beta " << beta << " at " << i << "," << j;
+          }
+          for (int j = n; j < ldc; ++j) {  // the padding is not written
+            EXPECT_EQ(std::isnan(c[i * ldc + j]), std::isnan(before[i * ldc + j]));
+            if (beta != 0.f) EXPECT_EQ(c[i * ldc + j], before[i * ldc + j]);
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
