@@ -69,7 +69,12 @@ CpuGemm cpu_gemm() {
 }
 
 std::string cpu_gemm_description() {
-  const Choice& c = choice();
+  Choice c;
+  try {
+    c = choice();
+  } catch (const UserError& e) {  // --version and `devices` still answer; a run is refused
+    return std::string("GEMMs: ") + e.what();
+  }
   if (c.gemm == CpuGemm::kOpenBlas) return "";
   return fmt::format("GEMMs by Eigen {} for AVX-512 ({})", CUSWEEP_EIGEN_VERSION, c.why);
 }

@@ -16,6 +16,7 @@
 #include "csv_reader.h"
 #include "cusweep/dataset.h"
 #include "cusweep/error.h"
+#include "cusweep/log.h"
 
 namespace cusweep {
 namespace {
@@ -225,10 +226,18 @@ const char* label_problem(NumberStatus status, double value) {
 void assign_labels(const std::vector<std::string>& texts, const std::vector<int64_t>& lines,
                    const std::string& path, const std::string& column, Dataset* data,
                    std::vector<std::string>* class_names) {
-  bool all_numeric = true;
-  for (const auto& text : texts) {
+  size_t names = 0, first_name = 0;
+  for (size_t r = 0; r < texts.size(); ++r) {
     double value = 0;
-    if (parse_number(text, &value) == NumberStatus::kNotNumber) all_numeric = false;
+    if (parse_number(texts[r], &value) == NumberStatus::kNotNumber && names++ == 0) first_name = r;
+  }
+  const bool all_numeric = names == 0;
+  if (names > 0 && names < texts.size()) {
+    // Numbers and names in one label column: often one stray cell, which adds a class.
+    log_warning(at_line(path, lines[first_name]) + ": " + column + " holds numbers and names (" +
+                std::to_string(names) + " of " + std::to_string(texts.size()) +
+                " labels are names, the first " + quote(texts[first_name]) +
+                "): every label is read as a name, numbers included");
   }
 
   data->labels.resize(texts.size());

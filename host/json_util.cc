@@ -197,8 +197,7 @@ json parse_json_text(const std::string& text, const std::string& origin) {
     std::string what = e.what();
     const size_t colon = what.find("parse error");
     if (colon != std::string::npos) what = what.substr(colon);
-    throw UserError(
-        fmt::format("{}:{}:{}: invalid JSON: {}", origin, line, column, escape_ill_formed(what)));
+    throw UserError(fmt::format("{}:{}:{}: invalid JSON: {}", origin, line, column, what));
   }
 }
 

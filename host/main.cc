@@ -13,6 +13,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -97,18 +98,21 @@ std::function<std::string(const std::string&)> number_in(double low, double high
   return [=](const std::string& text) -> std::string {
     const std::string allowed = whole ? fmt::format("a whole number from {} to {}", low, high)
                                       : fmt::format("a number from {} to {}", low, high);
-    size_t used = 0;
-    double value = 0;
-    try {
-      value = std::stod(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != text.size() || (whole && value != std::floor(value))) {
+    // Plain decimal notation only: strtod alone would also take hex, "+5", " 5", nan and inf.
+    static const std::regex kWhole("-?[0-9]+");
+    static const std::regex kDecimal("-?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?");
+    if (!std::regex_match(text, whole ? kWhole : kDecimal)) {
       return fmt::format("'{}' is not {}", text, allowed);
     }
-    if (!(value >= low && value <= high))
+    double value = 0;
+    try {
+      value = std::stod(text);
+    } catch (const std::out_of_range&) {
+      value = text[0] == '-' ? -HUGE_VAL : HUGE_VAL;
+    }
+    if (!(value >= low && value <= high)) {
       return fmt::format("{} is out of range; give {}", text, allowed);
+    }
     return "";
   };
 }
@@ -389,8 +393,8 @@ int devices_command() {
 }
 
 void print_user_error(const UserError& e) {
-  std::fprintf(stderr, "error: %s\n", escape_ill_formed(e.what()).c_str());
-  if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", escape_ill_formed(e.hint()).c_str());
+  std::fprintf(stderr, "error: %s\n", e.what());
+  if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
 }
 
 int dispatch(int argc, char** argv) {

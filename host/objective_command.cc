@@ -95,8 +95,8 @@ int run_objective_command(const std::string& path, const std::string& objective,
     print_result(values, metrics, json, out);
     return 0;
   } catch (const UserError& e) {
-    err << "error: " << escape_ill_formed(e.what()) << "\n";
-    if (!e.hint().empty()) err << "hint: " << escape_ill_formed(e.hint()) << "\n";
+    err << "error: " << e.what() << "\n";
+    if (!e.hint().empty()) err << "hint: " << e.hint() << "\n";
     return 2;
   }
 }

@@ -642,7 +642,7 @@ class SweepRun {
       ++busy_;
     }
     try {
-      train(slot, group, results, resume ? &resume->state : nullptr);
+      train_when_memory_allows(slot, group, results, resume ? &resume->state : nullptr);
     } catch (const GroupTooLarge& e) {
       // Each trial fits alone: train them one after another on this slot.
       log_info(fmt::format("{}; training them one at a time", e.what()));
@@ -681,8 +681,47 @@ class SweepRun {
       trials_[r.index] = r;
       if (writer_ != nullptr) writer_->trial_finished(r);
     }
-    suggested_cv_.notify_all();  // a history sampler may be waiting for this trial
     --busy_;
+    ++groups_done_;
+    suggested_cv_.notify_all();  // a history sampler, or a trial out of memory, may be waiting
+  }
+
+  // Out of memory (std::bad_alloc) before anything of the group was recorded, while other
+  // trials train beside it: the group waits until one of them ends, and so frees its memory,
+  // and starts again. Too many concurrent trials for a ulimit or a busy host thus run later
+  // instead of failing for good. Alone it fails as any trial does.
+  void train_when_memory_allows(Slot& slot, const std::vector<size_t>& group,
+                                std::vector<TrialRecord>& results, const CheckpointState* resume) {
+    const std::vector<TrialRecord> before = results;
+    for (bool said = false;;) {
+      try {
+        train(slot, group, results, resume);
+        return;
+      } catch (const std::bad_alloc&) {
+        for (size_t k = 0; k < results.size(); ++k) {
+          if (results[k].history.size() != before[k].history.size()) throw;  // recorded some
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        const uint64_t seen = groups_done_;
+        if (busy_ <= 1) throw;  // nothing else holds memory that would be freed
+        if (!said) {
+          log_info(
+              fmt::format("trial {}: out of memory with {} other trial(s) training; it "
+                          "starts again when one of them ends",
+                          results.front().name, busy_ - 1));
+          said = true;
+        }
+        while (groups_done_ == seen && busy_ > 1 && !stopping()) {
+          suggested_cv_.wait_for(lock, std::chrono::milliseconds(200));
+        }
+        if (stopping()) {
+          for (TrialRecord& r : results)
+            r.status = TrialStatus::kInterrupted;
+          return;
+        }
+        results = before;
+      }
+    }
   }
 
   // Trains the group every epoch, recording each trial's evaluations; a trial that fails stays
@@ -729,7 +768,15 @@ class SweepRun {
     if (resume != nullptr) trainer.restore({*resume});
     const int epochs = params.front().num_train_epochs;
     for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
-      const std::vector<Evaluation> evaluations = trainer.run_epoch(epoch);
+      // A sweep stopped while this epoch waited for its turn does not train it.
+      const std::vector<Evaluation> evaluations =
+          trainer.run_epoch(epoch, [this] { return !stopping(); });
+      if (evaluations.empty()) {
+        for (TrialRecord& r : results) {
+          if (r.status == TrialStatus::kRunning) r.status = TrialStatus::kInterrupted;
+        }
+        return;
+      }
       bool any_running = false;
       for (size_t k = 0; k < results.size(); ++k) {
         if (results[k].status != TrialStatus::kRunning) continue;
@@ -1059,6 +1106,7 @@ class SweepRun {
   std::string store_error_;  // the first storage failure; the sweep stops
   std::atomic<bool> store_failed_{false};
   int busy_ = 0;
+  uint64_t groups_done_ = 0;  // groups run_group has finished (under mutex_)
   bool done_ = false;
   bool record_progress_ = false;  // record_progress_as
   std::string progress_backend_;
@@ -1230,9 +1278,21 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
       options.existing_study != ExistingStudy::kOverwrite) {
     refuse_unrecorded_results(options.out_dir);
   }
+  // What this run adds to the file system, so that a refusal can take it back: the folders
+  // it makes (up to the first that exists) and the lock file.
+  namespace fs = std::filesystem;
   std::error_code ec;
-  const bool new_folder = !options.out_dir.empty() && !std::filesystem::exists(options.out_dir, ec);
-  if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
+  std::vector<fs::path> made;
+  bool lock_made = false;
+  if (!options.out_dir.empty()) {
+    for (fs::path p = fs::absolute(options.out_dir, ec); !p.empty() && !fs::exists(p, ec);
+         p = p.parent_path()) {
+      made.push_back(p);
+      if (p == p.parent_path()) break;
+    }
+    lock_made = !fs::exists(fs::path(options.out_dir) / "study.lock", ec);
+    ResultsWriter::check_folder(options.out_dir);
+  }
   const bool shared = !options.storage.empty();
   std::unique_ptr<Prepared> prepared;
   if (shared || (!options.out_dir.empty() && options.record_study)) {
@@ -1242,12 +1302,11 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
         return config.benchmark.active() ? std::string() : data_digest(prepared->data());
       });
     } catch (...) {
-      // A refused run (its data, its backend) leaves no folder of its own making behind: the
-      // lock file goes, then the folder if nothing else is in it.
-      if (new_folder) {
-        std::filesystem::remove(std::filesystem::path(options.out_dir) / "study.lock", ec);
-        std::filesystem::remove(options.out_dir, ec);
-      }
+      // A refused run (its data, its backend) leaves nothing of its own making behind: its
+      // lock file, then each folder it made that nothing else is in.
+      if (lock_made) fs::remove(fs::path(options.out_dir) / "study.lock", ec);
+      for (const fs::path& p : made)
+        fs::remove(p, ec);  // an error: not empty, it stays
       throw;
     }
   } else {

@@ -494,7 +494,9 @@ class SqliteStudyStore final : public StudyStore {
 
   // A new file gets the schema; anything else must carry cusweep's application id.
   void check_or_create_schema() {
-    const std::string hint = "choose another --out, or --overwrite to replace it with a new study";
+    const std::string hint =
+        "it is not cusweep's: move it away to keep it; cusweep run CONFIG --out elsewhere leaves "
+        "it alone, and cusweep run CONFIG --overwrite replaces it with a new study";
     int64_t id = 0;
     try {
       id = pragma("PRAGMA application_id");

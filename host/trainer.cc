@@ -510,7 +510,7 @@ void Trainer::evaluate(std::vector<Evaluation>* out) {
   }
 }
 
-std::vector<Evaluation> Trainer::run_epoch(int epoch) {
+std::vector<Evaluation> Trainer::run_epoch(int epoch, const std::function<bool()>& go_on) {
   std::vector<Evaluation> out(size());
   // On the CPU this waits for a turn at a core; the wait is not the epoch's runtime.
   struct EpochWork {
@@ -519,6 +519,7 @@ std::vector<Evaluation> Trainer::run_epoch(int epoch) {
   };
   char* work = static_cast<char*>(slot_.begin_epoch_work(buf_->work_bytes));
   const EpochWork hold{slot_};
+  if (go_on && !go_on()) return {};
   place_epoch_arrays(work, static_cast<int64_t>(size()), shared_order_ ? 1 : size());
   const auto t0 = std::chrono::steady_clock::now();
   upload_permutations(epoch);

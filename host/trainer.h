@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -48,8 +49,10 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   // Trains epoch `epoch` (1-based) of every trial and evaluates each on the eval split: one
-  // Evaluation per trial, in the order given.
-  std::vector<Evaluation> run_epoch(int epoch);
+  // Evaluation per trial, in the order given. `go_on` (may be empty) is asked once the epoch
+  // has its turn at the slot (on the CPU that can take a while): false leaves the epoch
+  // untrained and returns no Evaluation.
+  std::vector<Evaluation> run_epoch(int epoch, const std::function<bool()>& go_on = {});
 
   // Trial t's checkpoint after the epoch run_epoch last finished (`epoch`): its parameters,
   // optimizer state and step count, copied to the host (synchronizes the slot).

@@ -162,15 +162,31 @@ TEST(CliTest, BadDataExitsTwoNamingTheFile) {
 
 // Bytes that are not text are shown as \xNN, never sent to the terminal raw; an endless or huge
 // file given as a config is refused, not read into memory.
-TEST(CliTest, StrayBytesAreEscapedAndEndlessConfigsRefused) {
+TEST(CliTest, StrayBytesEndlessConfigsAndUnknownGemmsAreRefusedByName) {
   const Result r = run_on_csv("cli_latin1", "a,b,label\n1,2,0\n3,\xff\xfe,1\n");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("value '\\xFF\\xFE' is not a number"));
   EXPECT_EQ(r.output.find('\xff'), std::string::npos);
+  std::string with_nul = "a,b,label\n1,2,0\n3,0";  // a NUL cut the message short
+  with_nul += '\0';
+  with_nul += "2,1\n";
+  const Result nul = run_on_csv("cli_nul", with_nul);
+  EXPECT_EQ(nul.status, 2) << nul.output;
+  EXPECT_THAT(nul.output, HasSubstr("value '0\\x002' is not a number"));
 
   const Result endless = run("run /dev/zero --out " + ::testing::TempDir() + "/cli_zero_out");
   EXPECT_EQ(endless.status, 2) << endless.output;
   EXPECT_THAT(endless.output, HasSubstr("/dev/zero: larger than 64 MB"));
+  // A CUSWEEP_CPU_GEMM that is not a choice refuses a run, not --version.
+  ::setenv("CUSWEEP_CPU_GEMM", "mkl", 1);
+  const Result gemm = run_on_csv("cli_gemm", "a,label\n1,0\n2,1\n3,0\n4,1\n");
+  const Result version = run("--version");
+  ::unsetenv("CUSWEEP_CPU_GEMM");
+  EXPECT_EQ(gemm.status, 2) << gemm.output;
+  EXPECT_THAT(gemm.output, HasSubstr("CUSWEEP_CPU_GEMM=mkl: not a choice; allowed: auto, "
+                                     "openblas, eigen"));
+  EXPECT_FALSE(fs::exists(::testing::TempDir() + "/cli_gemm_out"));
+  EXPECT_EQ(version.status, 0) << version.output;
   const Result metrics = run("objective /dev/zero");
   EXPECT_EQ(metrics.status, 2) << metrics.output;
   EXPECT_THAT(metrics.output, HasSubstr("/dev/zero: larger than 64 MB"));
@@ -208,7 +224,12 @@ TEST(CliTest, FlagValuesAndCombinationsAreCheckedAndNamed) {
     EXPECT_THAT(r.output, HasSubstr(says)) << args;
   };
   refused("worker --out x --heartbeat-timeout nan",
-          "--heartbeat-timeout: nan is out of range; give a number from 0.1 to 86400");
+          "--heartbeat-timeout: 'nan' is not a number from 0.1 to 86400");
+  refused("worker --out x --heartbeat-timeout 0x10", "'0x10' is not a number from 0.1 to 86400");
+  refused("worker --out x --heartbeat-timeout 1e400", "1e400 is out of range; give a number");
+  refused("run x.json --max-rows 1e3", "'1e3' is not a whole number from 1 to 100000");
+  refused("run x.json --max-rows +5", "'+5' is not a whole number");
+  refused("run x.json --max-rows 0", "0 is out of range; give a whole number from 1 to 100000");
   refused("worker --out x --heartbeat-timeout abc", "'abc' is not a number from 0.1 to 86400");
   refused("worker --out x --max-concurrent-trials 2.5",
           "'2.5' is not a whole number from 1 to 4096");
@@ -243,6 +264,28 @@ TEST(CliTest, TrialThatCannotFitInMemoryFailsWithTheFigure) {
   const Result r = run("run " + cfg + " --backend cpu --quiet --out " + out);
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("GiB for its model"));
+}
+
+// More concurrent trials than the memory allows (ulimit -v: each of the 8 takes about 1 GB,
+// and 5 GB are allowed) wait for one another instead of failing for good.
+TEST(CliTest, TrialsOutOfMemoryWaitForOthersToEnd) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string cfg = write_temp("cli_oom.json", R"({"name": "oom",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist",
+             "max_train_samples": 64, "max_eval_samples": 64},
+    "model": {"hidden_sizes": [65536]}, "training": {"num_train_epochs": 1,
+    "per_device_train_batch_size": 64, "per_device_eval_batch_size": 64},
+    "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
+    "n_trials": 8, "max_concurrent_trials": 8})");
+  const std::string out = ::testing::TempDir() + "/cli_oom_out";
+  fs::remove_all(out);
+  const Result r = run_shell("ulimit -v 5000000; " + std::string(CUSWEEP_BINARY) + " run " + cfg +
+                             " --backend cpu --quiet --out " + out);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("out of memory with "));
+  EXPECT_THAT(r.output, HasSubstr("it starts again when one of them ends"));
+  EXPECT_EQ(run("show " + out).output.find("ERROR"), std::string::npos);
+  EXPECT_THAT(run("show " + out).output, HasSubstr("8 (8 TERMINATED)"));
 }
 
 // A sweep of `n_trials` learning rates on 20,000 Fashion-MNIST images, written as `name`.json,
@@ -292,6 +335,34 @@ TEST(CliTest, CtrlCStopsCleanlyWithExit130AndKeepsResults) {
   EXPECT_GE(interrupted, 1);
   EXPECT_TRUE(fs::exists(out + "/results.csv"));
   EXPECT_TRUE(fs::exists(out + "/best.json"));
+}
+
+// With more concurrent trials than cores, those waiting for their turn stop at once when the
+// sweep is stopped (each trained an epoch more before, one turn after another).
+TEST(CliTest, CtrlCStopsTrialsWaitingForTheirTurnAtOnce) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string cfg = write_temp("cli_turns.json", R"({"name": "turns",
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist", "scaling": "unit",
+             "max_eval_samples": 1000},
+    "model": {"hidden_sizes": [512]}, "training": {"num_train_epochs": 1},
+    "search_space": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
+    "n_trials": 16, "max_concurrent_trials": 16})");
+  const std::string out = ::testing::TempDir() + "/cli_turns_out";
+  fs::remove_all(out);
+  const Result r = run_and_then(
+      cfg, out,
+      "while [ ! -s " + out + "/trials.jsonl ]; do sleep 0.05; done; sleep 0.2; kill -INT $pid");
+  EXPECT_EQ(r.status, 130) << r.output;
+  std::ifstream jsonl(out + "/trials.jsonl");
+  std::string line;
+  int interrupted = 0;
+  while (std::getline(jsonl, line))
+    interrupted += nlohmann::json::parse(line)["status"] == "INTERRUPTED";
+  // At most the trials that had a turn (2 on 2 cores) and those done before finish their epoch.
+  EXPECT_GE(interrupted, 8) << r.output;
+  const Result resumed = run("run " + cfg + " --backend cpu --quiet --resume --out " + out);
+  EXPECT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_THAT(run("show " + out).output, HasSubstr("16 (16 TERMINATED)"));
 }
 
 // A run killed with -9 still counts its time in the study: the summary is brought up to date
@@ -421,9 +492,12 @@ TEST(CliTest, CudaAskedForWithoutADeviceNamesTheFlagOrTheConfigKey) {
   EXPECT_EQ(by_flag.status, 2);
   EXPECT_THAT(by_flag.output, HasSubstr("error: --backend cuda: no usable CUDA device"));
   EXPECT_FALSE(fs::exists(out)) << "a refused run left its folder (and study.lock) behind";
-  fs::create_directories(out);  // a folder the user made stays
+  fs::create_directories(out);  // a folder the user made stays, with nothing of the run's
   EXPECT_EQ(run("run " + cfg + " --backend cuda --out " + out).status, 2);
   EXPECT_TRUE(fs::exists(out));
+  EXPECT_TRUE(fs::is_empty(out));
+  EXPECT_EQ(run("run " + cfg + " --backend cuda --out " + out + "/a/b/c").status, 2);
+  EXPECT_TRUE(fs::is_empty(out)) << "the folders a refused run made stayed";
   EXPECT_EQ(run("run " + cfg + " --backend cpu --quiet --out " + out).status, 0);
 }
 

@@ -514,9 +514,19 @@ TEST_F(DatasetCsvTest, StringLabelsMapToSortedClasses) {
   const Dataset d = read_csv(write("s.csv", "x,animal\n1,dog\n2,cat\n3,bird\n4,cat\n"), true, "");
   EXPECT_THAT(d.labels, ElementsAre(2, 1, 0, 1));  // bird, cat, dog
   EXPECT_EQ(d.num_classes, 3);
-  // One non-numeric label makes every label a name, numbers included.
-  const Dataset mixed = read_csv(write("m.csv", "x,y\n1,10\n2,9\n3,other\n"), true, "y");
+  // One non-numeric label makes every label a name, numbers included, and is pointed out.
+  std::vector<std::string> logged;
+  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
+    if (level >= LogLevel::kWarning) logged.push_back(m);
+  });
+  const std::string path = write("m.csv", "x,y\n1,10\n2,9\n3,other\n");
+  const Dataset mixed = read_csv(path, true, "y");
+  read_csv(write("s2.csv", "x,animal\n1,dog\n2,cat\n"), true, "");  // names only: no warning
+  set_log_sink(previous);
   EXPECT_THAT(mixed.labels, ElementsAre(0, 1, 2));  // "10" < "9" < "other"
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_THAT(logged[0], HasSubstr(path + ":4: column 1 'y' holds numbers and names (1 of 3 labels "
+                                          "are names, the first 'other')"));
 }
 
 TEST_F(DatasetCsvTest, EmptyFilesAndHeaderOnly) {

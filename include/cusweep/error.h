@@ -9,12 +9,18 @@
 
 namespace cusweep {
 
+// `text` with each byte that is not part of well-formed UTF-8, or is a control character other
+// than a newline or tab, written as \xNN: a value quoted from a file with stray bytes (a
+// Latin-1 CSV, a binary file given as a config) would otherwise reach the terminal raw (a NUL
+// would even cut the message short). Every UserError's text goes through it.
+std::string escape_ill_formed(const std::string& text);
+
 // A mistake in what the user gave us. `what()` names the file/line/key, the bad value and
 // what is allowed; `hint()` (may be empty) says what to do about it.
 class UserError : public std::runtime_error {
  public:
-  explicit UserError(const std::string& message, std::string hint = "")
-      : std::runtime_error(message), hint_(std::move(hint)) {}
+  explicit UserError(const std::string& message, const std::string& hint = "")
+      : std::runtime_error(escape_ill_formed(message)), hint_(escape_ill_formed(hint)) {}
   const std::string& hint() const { return hint_; }
 
  private:
@@ -33,10 +39,5 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 
 // " did you mean 'x'?" or "" when there is no close candidate.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
-
-// `text` with each byte that is not part of well-formed UTF-8, or is a control character other
-// than a newline or tab, written as \xNN: a value quoted from a file with stray bytes (a
-// Latin-1 CSV, a binary file given as a config) would otherwise reach the terminal raw.
-std::string escape_ill_formed(const std::string& text);
 
 }  // namespace cusweep
