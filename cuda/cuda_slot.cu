@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <new>
 
 #include <thrust/system/cuda/execution_policy.h>
 
@@ -93,7 +94,12 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
   void* allocate(size_t bytes) override {
     CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
     void* p = nullptr;
-    CUSWEEP_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream_));
+    const cudaError_t status = cudaMallocAsync(&p, bytes, stream_);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // consumed here: the runner waits for memory and tries again
+      throw std::bad_alloc();
+    }
+    CUSWEEP_CUDA_CHECK(status);
     return p;
   }
   void deallocate(void* ptr) noexcept override { free_async_noexcept(ptr, stream_); }

@@ -153,8 +153,8 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
 std::string trial_error_text(const std::exception& e) {
   if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
     return "out of memory while allocating its model, optimizer state or buffers (its size "
-           "had been checked against half the RAM or ulimit; other trials or processes left "
-           "less)";
+           "had been checked against what its slot's memory had free, on the CPU half the RAM "
+           "or ulimit; other trials or processes left less)";
   }
   return e.what();
 }
