@@ -110,12 +110,11 @@ def main():
         growth = (peak(s1) - peak(s0)) / (c1 - c0)
         cores = s1.get("cpu_training_at_once", 0)
         # 101,770 parameters, gradients and AdamW's two moments, 4 bytes each
-        if c0 >= cores > 0:
-            row(f"peak memory per extra trial, {c0} -> {c1} concurrent", f"{growth:.2f}", "MB",
-                "< model state (1.63 MB)", growth < 1.63)
-        else:
-            row(f"peak memory per extra trial, {c0} -> {c1} concurrent", f"{growth:.2f}", "MB",
-                f"(a core's workspace too: {cores} train at once)" if cores else "")
+        judged = c0 >= cores > 0
+        target = ("< model state (1.63 MB)" if judged
+                  else f"(a core's workspace too: {cores} train at once)" if cores else "")
+        row(f"peak memory per extra trial, {c0} -> {c1} concurrent", f"{growth:.2f}", "MB",
+            target, growth < 1.63 if judged else None)
     for n, s in counts.items():
         if s:
             row(f"wall time, {n} trials", f"{s['wall_s']:.1f}", "s")

@@ -210,9 +210,7 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
  public:
   CpuSlot(int index, std::shared_ptr<CpuWorkTurns> turns)
       : location_("cpu:" + std::to_string(index)), turns_(std::move(turns)) {}
-  ~CpuSlot() override {
-    if (turn_ != kNoTurn) turns_->end(turn_);
-  }
+  ~CpuSlot() override { end_epoch_work(); }  // a trial that threw mid-epoch gives its turn back
 
   auto policy() { return thrust::cpp::par; }
 

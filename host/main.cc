@@ -518,10 +518,11 @@ int dispatch(int argc, char** argv) {
         given = word;
     }
     std::string what = e.what();
-    const size_t at_most = what.find(": At Most 1 required but received ");
-    if (at_most != std::string::npos) {  // an option given twice
-      what = fmt::format("{} is given {} times; give it once", what.substr(0, at_most),
-                         what.substr(at_most + 34));
+    const std::string twice = ": At Most 1 required but received ";  // CLI11's words
+    const size_t at = what.find(twice);
+    if (at != std::string::npos) {  // an option given more than once
+      what = fmt::format("{} is given {} times; give it once", what.substr(0, at),
+                         what.substr(at + twice.size()));
     }
     if (given.empty() && app.get_subcommands().empty()) {
       what = "no command given; commands: " + commands;

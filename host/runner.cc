@@ -149,6 +149,13 @@ std::optional<ForkedTrials> plan_fork(const SweepConfig& config, const RunOption
   return fork_trials(config, sweep_tag(config), *source);
 }
 
+// The trials of `results` still running end with `status`.
+void end_running(std::vector<TrialRecord>& results, TrialStatus status) {
+  for (TrialRecord& r : results) {
+    if (r.status == TrialStatus::kRunning) r.status = status;
+  }
+}
+
 // Why a trial failed, as its ERROR row and log say it.
 std::string trial_error_text(const std::exception& e) {
   if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
@@ -158,6 +165,37 @@ std::string trial_error_text(const std::exception& e) {
   }
   return e.what();
 }
+
+// What a run is about to add to the file system around its output folder, noted before it
+// does, so that a refused run can take it back: the folders it makes (up to the first that
+// exists) and the study's lock file.
+class OutputFootprint {
+ public:
+  explicit OutputFootprint(const std::string& out_dir) : lock_(out_dir) {
+    if (out_dir.empty()) return;
+    std::error_code ec;
+    namespace fs = std::filesystem;
+    for (fs::path p = fs::absolute(out_dir, ec); !p.empty() && !fs::exists(p, ec);
+         p = p.parent_path()) {
+      made_.push_back(p);
+      if (p == p.parent_path()) break;
+    }
+    lock_ /= "study.lock";
+    lock_made_ = !fs::exists(lock_, ec);
+  }
+  // Removes the lock file if the run made it, then each folder it made that is empty.
+  void take_back() const {
+    std::error_code ec;
+    if (lock_made_) std::filesystem::remove(lock_, ec);
+    for (const std::filesystem::path& p : made_)
+      std::filesystem::remove(p, ec);  // an error: not empty, it stays
+  }
+
+ private:
+  std::filesystem::path lock_;
+  bool lock_made_ = false;
+  std::vector<std::filesystem::path> made_;  // deepest first
+};
 
 // Result files with no study beside them (its study.db deleted, or files of the user's own)
 // are replaced only with --overwrite, not by a new run or a --resume (which would start a
@@ -715,8 +753,7 @@ class SweepRun {
           suggested_cv_.wait_for(lock, std::chrono::milliseconds(200));
         }
         if (stopping()) {
-          for (TrialRecord& r : results)
-            r.status = TrialStatus::kInterrupted;
+          end_running(results, TrialStatus::kInterrupted);
           return;
         }
         results = before;
@@ -772,9 +809,7 @@ class SweepRun {
       const std::vector<Evaluation> evaluations =
           trainer.run_epoch(epoch, [this] { return !stopping(); });
       if (evaluations.empty()) {
-        for (TrialRecord& r : results) {
-          if (r.status == TrialStatus::kRunning) r.status = TrialStatus::kInterrupted;
-        }
+        end_running(results, TrialStatus::kInterrupted);
         return;
       }
       bool any_running = false;
@@ -790,15 +825,11 @@ class SweepRun {
       }
       if (!any_running) return;
       if (stopping() && epoch < params.front().num_train_epochs) {
-        for (TrialRecord& r : results) {
-          if (r.status == TrialStatus::kRunning) r.status = TrialStatus::kInterrupted;
-        }
+        end_running(results, TrialStatus::kInterrupted);
         return;
       }
     }
-    for (TrialRecord& r : results) {
-      if (r.status == TrialStatus::kRunning) r.status = TrialStatus::kTerminated;
-    }
+    end_running(results, TrialStatus::kTerminated);
   }
 
   // One evaluation of one trial: its metrics, objective and history; ERROR when not finite.
@@ -1278,21 +1309,8 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
       options.existing_study != ExistingStudy::kOverwrite) {
     refuse_unrecorded_results(options.out_dir);
   }
-  // What this run adds to the file system, so that a refusal can take it back: the folders
-  // it makes (up to the first that exists) and the lock file.
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  std::vector<fs::path> made;
-  bool lock_made = false;
-  if (!options.out_dir.empty()) {
-    for (fs::path p = fs::absolute(options.out_dir, ec); !p.empty() && !fs::exists(p, ec);
-         p = p.parent_path()) {
-      made.push_back(p);
-      if (p == p.parent_path()) break;
-    }
-    lock_made = !fs::exists(fs::path(options.out_dir) / "study.lock", ec);
-    ResultsWriter::check_folder(options.out_dir);
-  }
+  const OutputFootprint footprint(options.out_dir);
+  if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   const bool shared = !options.storage.empty();
   std::unique_ptr<Prepared> prepared;
   if (shared || (!options.out_dir.empty() && options.record_study)) {
@@ -1302,11 +1320,7 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
         return config.benchmark.active() ? std::string() : data_digest(prepared->data());
       });
     } catch (...) {
-      // A refused run (its data, its backend) leaves nothing of its own making behind: its
-      // lock file, then each folder it made that nothing else is in.
-      if (lock_made) fs::remove(fs::path(options.out_dir) / "study.lock", ec);
-      for (const fs::path& p : made)
-        fs::remove(p, ec);  // an error: not empty, it stays
+      footprint.take_back();  // a refused run (its data, its backend) leaves nothing behind
       throw;
     }
   } else {

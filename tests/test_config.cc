@@ -37,6 +37,16 @@ std::string error_of(const json& j) {
   return "";
 }
 
+// The error loading the config file at `path` gives, or "" when it loads.
+std::string file_error_of(const std::string& path) {
+  try {
+    load_sweep_config(path);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST(ConfigTest, ParsesAValidConfig) {
   const SweepConfig c = parse_sweep_config(base(), "cfg.json", ".");
   EXPECT_EQ(c.name, "t");
@@ -145,50 +155,27 @@ TEST(ConfigTest, TrialConfigurationDependsOnlyOnSeedAndIndex) {
 TEST(ConfigTest, FileErrorsNameTheFileAndLine) {
   const auto path = std::filesystem::path(::testing::TempDir()) / "bad_config.json";
   std::ofstream(path) << "{\n  \"name\": \"x\",\n  \"n_trials\": ,\n}\n";
-  try {
-    load_sweep_config(path.string());
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    EXPECT_THAT(e.what(), HasSubstr(path.string() + ":3:"));
-  }
+  EXPECT_THAT(file_error_of(path.string()), HasSubstr(path.string() + ":3:"));
   // A key given twice would silently keep the last value: an error naming its path.
   std::ofstream(path) << R"({"name": "x", "training": {"learning_rate": 0.1, "learning_rate": 1},
     "search_space": {"hidden_sizes": [[1], {"a": 1, "b": 2, "a": 3}]}})";
-  try {
-    load_sweep_config(path.string());
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("key 'training.learning_rate' is given twice"));
-  }
+  EXPECT_THAT(file_error_of(path.string()),
+              HasSubstr("key 'training.learning_rate' is given twice"));
   // Sibling objects may share keys; the path counts array elements.
   std::ofstream(path) << R"({"list": [{"k": 1}, {"k": 2}],
     "search_space": {"hidden_sizes": [[1], {"a": 1, "b": 2, "a": 3}]}})";
-  try {
-    load_sweep_config(path.string());
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("key 'search_space.hidden_sizes[1].a' is given twice"));
-  }
-  try {
-    load_sweep_config("/nonexistent/cfg.json");
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/cfg.json"));
-  }
+  EXPECT_THAT(file_error_of(path.string()),
+              HasSubstr("key 'search_space.hidden_sizes[1].a' is given twice"));
+  EXPECT_THAT(file_error_of("/nonexistent/cfg.json"), HasSubstr("/nonexistent/cfg.json"));
 }
 
 TEST(ConfigTest, IllFormedUtf8IsNamedByItsByteNotEchoed) {
   const auto path = std::filesystem::path(::testing::TempDir()) / "bad_utf8.json";
   std::ofstream(path) << "{\"name\": \"caf\xc3\xa9\", \"n\xff\": 1}";
-  try {
-    load_sweep_config(path.string());
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    const std::string what = e.what();
-    EXPECT_THAT(what, HasSubstr(path.string() + ":1:"));
-    EXPECT_THAT(what, HasSubstr("ill-formed UTF-8 byte; last read: '\"n\\xFF'"));
-    EXPECT_EQ(what.find('\xff'), std::string::npos) << "the raw byte is echoed";
-  }
+  const std::string what = file_error_of(path.string());
+  EXPECT_THAT(what, HasSubstr(path.string() + ":1:"));
+  EXPECT_THAT(what, HasSubstr("ill-formed UTF-8 byte; last read: '\"n\\xFF'"));
+  EXPECT_EQ(what.find('\xff'), std::string::npos) << "the raw byte is echoed";
 }
 
 TEST(ConfigTest, SearchSpaceDrawsMustFitIntegerFields) {
