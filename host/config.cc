@@ -377,10 +377,11 @@ std::vector<std::string> parse_metrics(const json& v) {
 }
 
 json checked_object(const json& j, const char* key, const std::vector<std::string>& allowed) {
-  if (!j.contains(key) || j[key].is_null()) return json::object();
+  if (!j.contains(key)) return json::object();
   const json& obj = j[key];
   if (!obj.is_object()) {
-    throw UserError(fmt::format("{} must be an object, got {}", key, json_excerpt(obj)));
+    throw UserError(fmt::format("{} must be an object, got {}", key, json_excerpt(obj)),
+                    fmt::format("leave '{}' out for its defaults", key));
   }
   check_known_keys(obj, allowed, key);
   return obj;
@@ -585,8 +586,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
   std::vector<std::string> searchable = model_keys();
   searchable.insert(searchable.end(), training_keys().begin(), training_keys().end());
   if (c.benchmark.active()) searchable = benchmark_variables(c.benchmark.function);
-  c.search_space = SearchSpace::parse(j.contains("search_space") ? j["search_space"] : json(),
-                                      searchable, "search_space");
+  c.search_space = SearchSpace::parse(
+      j.contains("search_space") ? j["search_space"] : json::object(), searchable, "search_space");
   if (c.benchmark.active()) {
     // Each variable stays in its function's domain (ZDT1 outside [0, 1] is not even defined).
     const std::vector<std::string> names = benchmark_variables(c.benchmark.function);

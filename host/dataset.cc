@@ -204,11 +204,13 @@ void check_keys_fit_format(const nlohmann::json& j, const std::string& key_path,
   }
 }
 
+const char* const kIdxFileKeys[4] = {"train_images", "train_labels", "eval_images", "eval_labels"};
+
 void parse_idx_paths(const nlohmann::json& j, const std::string& base_dir,
                      const std::string& key_path, DataConfig* config) {
   std::string* paths[4] = {&config->train_images, &config->train_labels, &config->eval_images,
                            &config->eval_labels};
-  const char* keys[4] = {"train_images", "train_labels", "eval_images", "eval_labels"};
+  const char* const* keys = kIdxFileKeys;
   std::vector<std::string> given, missing;
   for (int i = 0; i < 4; ++i) {
     const std::string key = key_name(key_path, keys[i]);
@@ -493,7 +495,17 @@ DataSplit hold_out(const Dataset& all, const DataConfig& config, const std::stri
   return split;
 }
 
+// A data file named by the config that is not there: the message names its key as well.
+void check_file_exists(const std::string& path, const std::string& key) {
+  std::error_code ec;
+  if (fs::exists(path, ec)) return;
+  throw UserError(fmt::format("{}: no such file: {}", key, path),
+                  "a relative path is taken from the config file's folder");
+}
+
 DataSplit load_csv(const DataConfig& config, const std::string& key_path) {
+  check_file_exists(config.train, key_name(key_path, "train"));
+  if (!config.eval.empty()) check_file_exists(config.eval, key_name(key_path, "eval"));
   std::vector<std::string> train_names, eval_names;
   std::vector<int64_t> train_lines, eval_lines;
   std::vector<std::string> train_columns, eval_columns;
@@ -563,7 +575,10 @@ DataSplit load_idx(const DataConfig& config, const std::string& key_path) {
     if (!paths[i].empty() || config.dir.empty()) continue;
     paths[i] = idx_file_in(config.dir, kIdxFileNames[i]);
   }
-  if (!config.dir.empty()) {
+  if (config.dir.empty()) {
+    for (int i = 0; i < 4; ++i)
+      check_file_exists(paths[i], key_name(key_path, kIdxFileKeys[i]));
+  } else {
     std::error_code ec;
     for (int i = 0; i < 4; ++i) {
       if (fs::exists(paths[i], ec)) continue;

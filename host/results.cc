@@ -2,6 +2,7 @@
 #include "results.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -24,7 +25,13 @@ json objective_json(const std::vector<double>& values) {
   return values;
 }
 
+// A cell pandas reads back as what it was: a missing value is empty, and a metric or objective
+// that is not a number (a diverged trial's loss) is NaN, inf or -inf, where JSON has only null.
 std::string csv_field(const json& v) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    const double x = v.get<double>();
+    return std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf";
+  }
   std::string s = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string quoted = "\"";

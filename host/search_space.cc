@@ -368,10 +368,10 @@ json sample_value(const ParamSpec& p, Rng& rng) {
 SearchSpace SearchSpace::parse(const json& j, const std::vector<std::string>& allowed,
                                const std::string& key_path) {
   SearchSpace space;
-  if (j.is_null()) return space;
   if (!j.is_object()) {
     throw UserError(key_path + " must be an object of {parameter: spec}, got " + show(j) + " (" +
-                    j.type_name() + ")");
+                        j.type_name() + ")",
+                    "leave '" + key_path + "' out to train the base values only");
   }
 
   const std::string allowed_hint = allowed.empty() ? "this objective has no searchable parameters"

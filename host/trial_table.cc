@@ -139,6 +139,19 @@ std::vector<size_t> TrialTable::rows_to_show(const std::vector<TrialRecord>& tri
   return order;
 }
 
+namespace {
+
+// The epoch of the evaluation a trial's objective comes from, as its metrics recorded it.
+std::string ranked_epoch(const TrialRecord& t) {
+  if (t.ranked_evaluation < 0 || static_cast<size_t>(t.ranked_evaluation) >= t.history.size())
+    return "";
+  const json& epoch =
+      t.history[t.ranked_evaluation].value("metrics", json::object()).value("epoch", json());
+  return epoch.is_number() ? format_value(epoch) : "";
+}
+
+}  // namespace
+
 std::string TrialTable::render(const ProgressView& view, size_t max_rows) const {
   std::map<std::string, int> counts;
   for (const auto& t : view.trials)
@@ -166,6 +179,10 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
   std::vector<std::string> header = {"Trial name", "status", "loc"};
   header.insert(header.end(), params_.begin(), params_.end());
   header.push_back("epoch");
+  // Under the best scope the objective can come from an earlier evaluation than the last: the
+  // table says which, so "epoch" and "objective" are not read as one pair.
+  const bool best_scope = config_.objective_scope == ObjectiveScope::kBest;
+  if (best_scope) header.push_back("best at epoch");
   header.push_back("objective");
   std::vector<std::vector<std::string>> rows;
   const std::vector<size_t> shown = rows_to_show(view.trials, max_rows);
@@ -175,6 +192,7 @@ std::string TrialTable::render(const ProgressView& view, size_t max_rows) const 
     for (const auto& p : params_)
       row.push_back(format_value(t.searched.value(p, json())));
     row.push_back(t.epochs_done > 0 ? std::to_string(t.epochs_done) : "");
+    if (best_scope) row.push_back(ranked_epoch(t));
     row.push_back(format_objective(t.objective));
     rows.push_back(std::move(row));
   }

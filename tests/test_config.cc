@@ -118,6 +118,19 @@ TEST(ConfigTest, BadValuesNameTheKeyTheValueAndWhatIsAllowed) {
   EXPECT_THAT(error_of(j), HasSubstr("max_concurrent_trials must be an integer"));
 }
 
+// A section given as null is refused like any other non-object, not read as left out: a
+// config generated with a missing value should not silently train the defaults.
+TEST(ConfigTest, NullSectionsAreRefusedWithTheirKey) {
+  for (const char* key : {"model", "training", "search_space"}) {
+    json j = base();
+    j[key] = nullptr;
+    EXPECT_THAT(error_of(j), HasSubstr(std::string(key) + " must be an object")) << key;
+    EXPECT_THAT(error_of(j), HasSubstr(std::string("leave '") + key + "' out")) << key;
+    j.erase(key);
+    EXPECT_EQ(error_of(j), "") << key;
+  }
+}
+
 TEST(ConfigTest, SearchSpaceValuesAreValidatedAgainstTheirFields) {
   json j = base();
   j["search_space"] = {{"learning_rate", {{"type", "uniform"}, {"low", -1.0}, {"high", 1.0}}}};

@@ -286,6 +286,17 @@ TEST_F(DatasetIdxTest, EvalImagesOfAnotherShapeWithTheSamePixelCount) {
   EXPECT_EQ(split.train.image_cols, 4);
 }
 
+TEST_F(DatasetIdxTest, AMissingFileIsNamedWithItsKey) {
+  DataConfig config;
+  config.format = "idx";
+  config.train_images = write("ti", idx_images(2, 1, 1, {0, 1}));
+  config.train_labels = write("tl", idx_labels(2, {0, 1}));
+  config.eval_images = write("ei", idx_images(2, 1, 1, {0, 1}));
+  config.eval_labels = dir_ + "/no-such-labels";
+  EXPECT_EQ(user_error([&] { load_data(config); }),
+            "data.eval_labels: no such file: " + config.eval_labels);
+}
+
 TEST_F(DatasetIdxTest, TrainLabelsOfOneClassAreAnError) {
   DataConfig config;
   config.format = "idx";
@@ -454,6 +465,16 @@ TEST_F(DatasetCsvTest, TruncatedGzipIsAnErrorWhereverItIsCut) {
   write("h.csv.gz", read_bytes(full).substr(0, 5));
   EXPECT_EQ(user_error([&] { read_csv(dir_ + "/h.csv.gz", true, ""); }),
             dir_ + "/h.csv.gz" + message);
+}
+
+TEST_F(DatasetCsvTest, AMissingFileIsNamedWithItsKey) {
+  DataConfig config;
+  config.format = "csv";
+  config.train = dir_ + "/no-train.csv";
+  EXPECT_EQ(user_error([&] { load_data(config); }), "data.train: no such file: " + config.train);
+  config.train = write("train.csv", "a,y\n1,0\n2,1\n");
+  config.eval = dir_ + "/no-eval.csv";
+  EXPECT_EQ(user_error([&] { load_data(config); }), "data.eval: no such file: " + config.eval);
 }
 
 TEST_F(DatasetCsvTest, FolderIsNotAFile) {

@@ -8,9 +8,11 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -19,6 +21,7 @@
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
+#include "results.h"
 #include "study_store.h"
 
 namespace cusweep {
@@ -193,6 +196,37 @@ TEST_F(SweepTest, WritesResultsCsvAndBestJson) {
   EXPECT_EQ(best["best_trial"]["trial"], r.trials[r.best[0]].name);
   EXPECT_EQ(best["directions"], json::array({"maximize"}));
   EXPECT_EQ(best["objective_scope"], "last");
+}
+
+// pandas reads an empty cell and "NaN" alike, but a reader of the file sees the difference
+// between a metric a trial does not have and one that is not a number.
+TEST(ResultsCsvTest, MissingCellsAreEmptyAndNonNumbersAreNamed) {
+  const std::string out = temp_dir("csv_cells");
+  const SweepConfig config = parse_sweep_config(fashion_config(2, 1), "test.json", ".");
+  SweepResult result;
+  result.directions = {Direction::kMinimize};
+  TrialRecord a, b;
+  a.name = "a";
+  a.status = TrialStatus::kTerminated;
+  a.metrics = {{"eval_loss", std::nan("")}, {"eval_accuracy", 0.5}};
+  a.objective = {std::numeric_limits<double>::infinity()};
+  b.name = "b";
+  b.status = TrialStatus::kTerminated;
+  b.metrics = {{"eval_loss", -std::numeric_limits<double>::infinity()}};
+  b.objective = {0.25};
+  result.trials = {a, b};
+  {
+    ResultsWriter writer(out, config);
+    writer.finish(result);
+  }
+  std::ifstream csv(out + "/results.csv");
+  std::string header, row_a, row_b;
+  std::getline(csv, header);
+  std::getline(csv, row_a);
+  std::getline(csv, row_b);
+  EXPECT_EQ(header, "trial,status,loc,eval_accuracy,eval_loss,objective,error");
+  EXPECT_EQ(row_a, "a,TERMINATED,,0.5,NaN,inf,");
+  EXPECT_EQ(row_b, "b,TERMINATED,,,-inf,0.25,");
 }
 
 TEST_F(SweepTest, NoMetricsMeansEvalLossMinimized) {

@@ -37,5 +37,35 @@ TEST(TrialTableTest, ParetoFrontFirstWhenRowsAreCut) {
   EXPECT_THAT(shown, ::testing::Not(::testing::HasSubstr("trial_0 "))) << shown;
 }
 
+// Under the best scope a trial's objective can come from an earlier epoch than its last: the
+// table has a column that says which; under the last scope it has none.
+TEST(TrialTableTest, BestScopeSaysWhichEpochTheObjectiveComesFrom) {
+  json j = {{"name", "s"},
+            {"benchmark_function", "quadratic"},
+            {"objective", "eval_loss"},
+            {"objective_scope", "best"},
+            {"n_trials", 1}};
+  std::vector<TrialRecord> trials(1);
+  trials[0].name = "trial_0";
+  trials[0].status = TrialStatus::kTerminated;
+  trials[0].epochs_done = 3;
+  trials[0].objective = {0.125};
+  for (int e = 1; e <= 3; ++e)
+    trials[0].history.push_back({{"metrics", {{"epoch", e}, {"eval_loss", 1.0 / e}}}});
+  trials[0].ranked_evaluation = 1;
+  const std::string backend = "host";
+  const ProgressView view{trials, 1, 0, 1.0, backend};
+
+  const SweepConfig best = parse_sweep_config(j, "s.json", ".");
+  const std::string shown = TrialTable(best, {Direction::kMinimize}, "y").render(view, 10);
+  EXPECT_THAT(shown, ::testing::HasSubstr("| epoch | best at epoch | objective |")) << shown;
+  EXPECT_THAT(shown, ::testing::HasSubstr("| 3     | 2             | 0.125     |")) << shown;
+
+  j.erase("objective_scope");
+  const SweepConfig last = parse_sweep_config(j, "s.json", ".");
+  const std::string plain = TrialTable(last, {Direction::kMinimize}, "y").render(view, 10);
+  EXPECT_THAT(plain, ::testing::Not(::testing::HasSubstr("best at"))) << plain;
+}
+
 }  // namespace
 }  // namespace cusweep
