@@ -46,6 +46,37 @@ void free_async_noexcept(void* p, cudaStream_t stream) noexcept {
   if (status != cudaSuccess) cudaGetLastError();  // the original error is already reported
 }
 
+// cudaMallocAsync on `stream`, with running out of device memory as std::bad_alloc: the runner
+// then waits for other trials to end and tries again, where any other failure fails the trial.
+void* malloc_async(size_t bytes, cudaStream_t stream) {
+  void* p = nullptr;
+  const cudaError_t status = cudaMallocAsync(&p, bytes, stream);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // consumed here, not left for the next launch to report
+    throw std::bad_alloc();
+  }
+  CUSWEEP_CUDA_CHECK(status);
+  return p;
+}
+
+// A grid of element steps, one thread per element, for the steps whose functor carries a table
+// of per-trial values (the optimizer steps: 1.8 KB for 64 AdamW trials). Thrust's for_each
+// hands its functor to CUB, which copies it into every thread's local memory before the table
+// can be indexed by trial: ptxas gave the AdamW kernel an 1856-byte stack frame, 1.8 KB written
+// per parameter where the step itself moves 20 bytes. A __grid_constant__ parameter is read in
+// place (sm_70 and later): no copy, no stack frame.
+template <class F>
+__global__ void flat_grid_kernel(const __grid_constant__ F f, steps::Index rows,
+                                 steps::Index cols) {
+  const steps::Index n = rows * cols;
+  const steps::Index step = static_cast<steps::Index>(gridDim.x) * blockDim.x;
+  for (steps::Index i = static_cast<steps::Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += step) {
+    const steps::Index r = i / cols;
+    f(r, i - r * cols);
+  }
+}
+
 // Thrust's temporary storage (sort, reduce) through the slot's stream-ordered pool: the default
 // allocator's cudaFree synchronizes the whole device, which would stall every other slot
 // whenever one slot evaluates.
@@ -54,9 +85,7 @@ class StreamAllocator {
   using value_type = char;
   explicit StreamAllocator(cudaStream_t stream) : stream_(stream) {}
   char* allocate(std::ptrdiff_t bytes) {
-    void* p = nullptr;
-    CUSWEEP_CUDA_CHECK(cudaMallocAsync(&p, static_cast<size_t>(bytes), stream_));
-    return static_cast<char*>(p);
+    return static_cast<char*>(malloc_async(static_cast<size_t>(bytes), stream_));
   }
   void deallocate(char* p, size_t) noexcept { free_async_noexcept(p, stream_); }
 
@@ -91,16 +120,16 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
   // Element steps one thread per element, so a warp reads consecutive addresses.
   static constexpr steps::GridOrder kGridOrder = steps::GridOrder::kFlat;
 
+  // The steps with a per-trial table launch through flat_grid_kernel; the rest through Thrust.
+  using ThrustSteps::for_2d;
+  void for_2d(int64_t rows, int64_t cols, const steps::AdamWUpdate& f) {
+    launch_flat(rows, cols, f);
+  }
+  void for_2d(int64_t rows, int64_t cols, const steps::SgdUpdate& f) { launch_flat(rows, cols, f); }
+
   void* allocate(size_t bytes) override {
     CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
-    void* p = nullptr;
-    const cudaError_t status = cudaMallocAsync(&p, bytes, stream_);
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();  // consumed here: the runner waits for memory and tries again
-      throw std::bad_alloc();
-    }
-    CUSWEEP_CUDA_CHECK(status);
-    return p;
+    return malloc_async(bytes, stream_);
   }
   void deallocate(void* ptr) noexcept override { free_async_noexcept(ptr, stream_); }
 
@@ -126,6 +155,17 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
   }
 
   void synchronize() override { CUSWEEP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+  template <class F>
+  void launch_flat(int64_t rows, int64_t cols, const F& f) {
+    static_assert(!steps::HasRowOnce<F>::value, "flat_grid_kernel runs no row_once");
+    if (rows <= 0 || cols <= 0) return;
+    constexpr int kThreads = 256;
+    // Enough blocks for one element a thread, up to a bound past which each thread loops.
+    const int64_t blocks = std::min<int64_t>((rows * cols + kThreads - 1) / kThreads, 1 << 20);
+    flat_grid_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream_>>>(f, rows, cols);
+    CUSWEEP_CUDA_CHECK(cudaGetLastError());
+  }
 
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,

@@ -12,7 +12,8 @@
 # Then, with the device tool: command `bash scripts/gpu-check.sh`, carry [".gpu"].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${CUSWEEP_BUILD_DIR:-build-gpu}
+# gpu-check.sh unpacks into build-gpu, and the tests carry this build's paths: one name for both.
+build=build-gpu
 scripts/setup.sh --test
 CUSWEEP_BUILD_DIR=$build scripts/build.sh -DCMAKE_CUDA_ARCHITECTURES=90 -DCUSWEEP_TESTS=ON \
   -DCUSWEEP_BENCH=ON

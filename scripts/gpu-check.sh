@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The one script to run on a machine with a GPU (about 6 minutes, each step under a time
-# limit): the test suite with the CUDA cases required (CUSWEEP_REQUIRE_CUDA=1: a skip fails),
+# The one script to run on a machine with a GPU (a few minutes; every step under a time limit
+# and all of them inside GPU_CHECK_BUDGET seconds, 540 by default, so that a hang in one step
+# still leaves the rows of the others and the logs): the test suite's CUDA cases, required
+# (CUSWEEP_REQUIRE_CUDA=1: a skip fails; the CPU cases run in CI on every change),
 # a short sweep on CUDA and on the CPU with their per-trial metrics compared, and the reference
 # workload on CUDA at 1, 8, 32 and 128 concurrent trials with GPU memory and kernel time over
 # wall time. Prints one table, row by row as each step ends, and again at the end.
@@ -13,6 +15,7 @@
 # Logs go to /tmp/cusweep-gpu-check; with $OUT set, summary.txt and gpu-check-logs.tgz there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+with_libs=()
 logs=/tmp/cusweep-gpu-check
 rm -rf "$logs"
 mkdir -p "$logs"
@@ -28,13 +31,24 @@ finish() {
 }
 trap finish EXIT
 start=$(date +%s)
+deadline=$((start + ${GPU_CHECK_BUDGET:-540}))
+# A step's time limit: what it asks for, or less when the budget is running out (15 s kept for
+# the summary and the logs).
+lim() {
+  local rest=$((deadline - $(date +%s) - 15))
+  [ "$rest" -lt 1 ] && rest=1
+  echo $(($1 < rest ? $1 : rest))
+}
 
 gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)
 row "gpu" "$gpu"
-build=build-gpu
+build="build-gpu"
 if [ -f .gpu/cusweep-gpu.tar.xz ]; then
   mkdir -p "$build"
-  tar -C "$build" -xJf .gpu/cusweep-gpu.tar.xz
+  # tar needs the xz program for .tar.xz, which minimal images lack; Python's tarfile does not.
+  tar -C "$build" -xJf .gpu/cusweep-gpu.tar.xz 2>"$logs/unpack.log" ||
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+      .gpu/cusweep-gpu.tar.xz "$build" 2>>"$logs/unpack.log"
   build_rc=$?
   # The tests find the cusweep binary and the examples where the bundle was built.
   built_in=$(cat .gpu/source_dir 2>/dev/null || echo "$PWD")
@@ -44,26 +58,32 @@ if [ -f .gpu/cusweep-gpu.tar.xz ]; then
   # CUDA's runtime and cuBLAS come from this machine: wherever its toolkit or wheels hold them.
   cuda_dirs=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' \
     2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd:)
-  export LD_LIBRARY_PATH="$PWD/$build/lib${cuda_dirs:+:$cuda_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # Only cusweep's programs get the carried libraries (run through "${with_libs[@]}"): python3
+  # and nvidia-smi keep this machine's own.
+  with_libs=(env "LD_LIBRARY_PATH=$PWD/$build/lib${cuda_dirs:+:$cuda_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   if [ ! -e /usr/share/datasets/fashion-mnist ] && [ -d .gpu/fashion-mnist ]; then
     mkdir -p /usr/share/datasets && ln -s "$PWD/.gpu/fashion-mnist" /usr/share/datasets/fashion-mnist
   fi
   row "programs" "$([ $build_rc -eq 0 ] && echo "carried (.gpu), built in $built_in" || echo "FAILED to unpack")"
 else
-  timeout 240 scripts/setup.sh --test >"$logs/setup.log" 2>&1 || echo "setup failed (see setup.log)"
-  CUSWEEP_BUILD_DIR=$build CUSWEEP_BUILD_JOBS=${CUSWEEP_BUILD_JOBS:-16} timeout 420 \
+  timeout "$(lim 240)" scripts/setup.sh --test >"$logs/setup.log" 2>&1 ||
+    echo "setup failed (see setup.log)"
+  CUSWEEP_BUILD_DIR=$build CUSWEEP_BUILD_JOBS=${CUSWEEP_BUILD_JOBS:-16} timeout "$(lim 420)" \
     scripts/build.sh -DCMAKE_CUDA_ARCHITECTURES=90 -DCUSWEEP_TESTS=ON >"$logs/build.log" 2>&1
   build_rc=$?
   row "programs" "$([ $build_rc -eq 0 ] && echo "built here (sm_90)" || echo "build FAILED rc=$build_rc")"
 fi
 bin=$build/cusweep
-timeout 60 "$bin" devices >"$logs/devices.txt" 2>&1
+# Which CUDA runtime and cuBLAS the programs load, for reading a failure.
+row "cuda libraries" "$("${with_libs[@]}" ldd "$bin" 2>&1 | awk '/libcudart|libcublas\./ {print $3}' |
+  paste -sd' ')"
+timeout "$(lim 30)" "${with_libs[@]}" "$bin" devices >"$logs/devices.txt" 2>&1
 row "devices" "$(grep '^cuda' "$logs/devices.txt" || head -c 300 "$logs/devices.txt")"
 row "cpu" "$(grep '^cpu' "$logs/devices.txt")"
 
 mkdir -p "$logs/test_tmp"
-CUSWEEP_REQUIRE_CUDA=1 TEST_TMPDIR=$logs/test_tmp/ timeout 300 "$build/cusweep_tests" \
-  >"$logs/tests.log" 2>&1
+CUSWEEP_REQUIRE_CUDA=1 TEST_TMPDIR=$logs/test_tmp/ timeout "$(lim 150)" "${with_libs[@]}" \
+  "$build/cusweep_tests" --gtest_filter='*/cuda:*Cuda*:*CUDA*' >"$logs/tests.log" 2>&1
 test_rc=$?
 row "tests (CUDA required)" "rc $test_rc: $(grep -E '^\[  (PASSED|FAILED) +\] [0-9]+ test' "$logs/tests.log" |
   paste -sd' ') $(grep -cE '^\[       OK \] .*(Cuda|cuda)' "$logs/tests.log") CUDA cases passed"
@@ -71,10 +91,10 @@ grep -E '^\[  FAILED  \] ' "$logs/tests.log" | head -8 | sed 's/^/    /' |
   tee -a "$summary" ${OUT:+"$OUT/summary.txt"}
 
 cfg=examples/gpu_check.json
-timeout 150 "$bin" run "$cfg" --backend cuda --quiet --out "$logs/sweep_cuda" >"$logs/sweep_cuda.log" 2>&1
+timeout "$(lim 90)" "${with_libs[@]}" "$bin" run "$cfg" --backend cuda --quiet --out "$logs/sweep_cuda" >"$logs/sweep_cuda.log" 2>&1
 cuda_rc=$?
 row "sweep on cuda (rc, wall)" "$cuda_rc, $(grep -o '([0-9.]* s on [^)]*' "$logs/sweep_cuda.log" | head -1)"
-timeout 150 "$bin" run "$cfg" --backend cpu --quiet --out "$logs/sweep_cpu" >"$logs/sweep_cpu.log" 2>&1
+timeout "$(lim 90)" "${with_libs[@]}" "$bin" run "$cfg" --backend cpu --quiet --out "$logs/sweep_cpu" >"$logs/sweep_cpu.log" 2>&1
 cpu_rc=$?
 row "sweep on cpu (rc, wall)" "$cpu_rc, $(grep -o '([0-9.]* s on cpu' "$logs/sweep_cpu.log" | head -1)"
 python3 scripts/compare_runs.py "$logs/sweep_cpu" "$logs/sweep_cuda" >"$logs/compare.txt" 2>&1
@@ -96,7 +116,7 @@ for c in 1 8 32 128 8u; do
     >"$logs/gpu_c$c.csv" 2>/dev/null &
   sampler=$!
   # shellcheck disable=SC2086
-  timeout 60 "$build/bench/cusweep_bench" throughput --backend cuda --concurrency "${c%u}" \
+  timeout "$(lim 45)" "${with_libs[@]}" "$build/bench/cusweep_bench" throughput --backend cuda --concurrency "${c%u}" \
     --fused "$fused" $trials --json "$logs/bench_cuda_c$c.json" >"$logs/bench_cuda_c$c.log" 2>&1
   bench_rc=$?
   kill "$sampler" 2>/dev/null
@@ -107,7 +127,7 @@ for c in 1 8 32 128 8u; do
     row "bench cuda, $c concurrent" "FAILED rc=$bench_rc (bench_cuda_c$c.log)"
   fi
 done
-timeout 60 "$build/bench/cusweep_bench" throughput --backend cpu --concurrency 2 \
+timeout "$(lim 45)" "${with_libs[@]}" "$build/bench/cusweep_bench" throughput --backend cpu --concurrency 2 \
   --json "$logs/bench_cpu_c2.json" >"$logs/bench_cpu_c2.log" 2>&1 &&
   row "bench cpu, 2 concurrent" "$(python3 scripts/gpu_bench_row.py "$logs/bench_cpu_c2.json" - 0)"
 row "total" "$(($(date +%s) - start)) s"

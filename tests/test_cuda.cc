@@ -79,8 +79,10 @@ TEST(CudaTest, FusedTrialsAgreeWithUnfusedTrials) {
   for (size_t t = 0; t < group.size(); ++t) {
     Trainer alone(*slot, view, group[t]);
     const Evaluation e = alone.run_epoch(1).front();
-    EXPECT_NEAR(together[t].eval_loss, e.eval_loss, 1e-4 * e.eval_loss) << "trial " << t;
-    EXPECT_NEAR(together[t].train_loss, e.train_loss, 1e-4 * e.train_loss) << "trial " << t;
+    // cuBLAS may split the sum over k differently for a batch of 4 than for 1, and 64 AdamW
+    // steps carry the rounding on: 1e-3 relative, half the cross-backend test's bound.
+    EXPECT_NEAR(together[t].eval_loss, e.eval_loss, 1e-3 * e.eval_loss) << "trial " << t;
+    EXPECT_NEAR(together[t].train_loss, e.train_loss, 1e-3 * e.train_loss) << "trial " << t;
   }
 }
 
