@@ -213,14 +213,16 @@ void ResultsWriter::check_folder(const std::string& dir) {
   }
 }
 
-ResultsWriter::ResultsWriter(const std::string& dir, const SweepConfig& config)
+ResultsWriter::ResultsWriter(const std::string& dir, const SweepConfig& config, bool continuing)
     : dir_(dir), config_(config) {
   check_folder(dir);
-  // Files of an earlier sweep in this folder are replaced: the stale ones go now, so that
-  // the folder never mixes two sweeps.
-  std::error_code ec;
-  fs::remove(fs::path(dir) / "results.csv", ec);
-  fs::remove(fs::path(dir) / "best.json", ec);
+  // Files of another sweep in this folder are replaced: the stale ones go now, so that the
+  // folder never mixes two sweeps.
+  if (!continuing) {
+    std::error_code ec;
+    fs::remove(fs::path(dir) / "results.csv", ec);
+    fs::remove(fs::path(dir) / "best.json", ec);
+  }
   const std::string path = (fs::path(dir) / "trials.jsonl").string();
   jsonl_ = std::fopen(path.c_str(), "w");
   if (jsonl_ == nullptr) {

@@ -32,8 +32,10 @@ class ResultsWriter {
   // Creates `dir` (and parents) and checks that the result files can be written there,
   // changing nothing else; UserError if not.
   static void check_folder(const std::string& dir);
-  // Creates `dir` (and parents) and starts trials.jsonl; UserError if it cannot.
-  ResultsWriter(const std::string& dir, const SweepConfig& config);
+  // Creates `dir` (and parents) and starts trials.jsonl; UserError if it cannot. results.csv
+  // and best.json of another sweep are removed at once; those of the study this run continues
+  // (`continuing`) stay until finish() replaces them, so a resume that is killed leaves them.
+  ResultsWriter(const std::string& dir, const SweepConfig& config, bool continuing = false);
   ~ResultsWriter();
   // Appends the trial to trials.jsonl and flushes, so a crash keeps finished trials.
   void trial_finished(const TrialRecord& t);

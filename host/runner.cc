@@ -25,6 +25,7 @@
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "fork.h"
+#include "json_util.h"
 #include "results.h"
 #include "study_store.h"
 #include "trainer.h"
@@ -291,12 +292,23 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
                           "--fork THIS_STUDY --study NEW_NAME starts a new one with the recorded "
                           "trials that fit the new config");
   }
+  // The config this run brings was compared by fingerprint; the recorded one is what `cusweep
+  // show` and workers read, so a study whose config no longer loads is refused here too.
+  try {
+    parse_sweep_config(info.config, info.config_path, info.base_dir);
+  } catch (const UserError& e) {
+    throw UserError(fmt::format("{}: the study is damaged: its recorded config does not load: {}",
+                                path, e.what()),
+                    "restore the study from a copy, or start a new one: cusweep run CONFIG "
+                    "--overwrite");
+  }
   if (!study.recorded.empty() &&
       study.recorded.back().index >= static_cast<uint64_t>(config.n_trials)) {
-    throw UserError(fmt::format("{}: n_trials is {}, but the study records trial {}", config.path,
-                                config.n_trials, study.recorded.back().name),
-                    fmt::format("set n_trials to at least {} (it may grow on resume, not shrink)",
-                                study.recorded.back().index + 1));
+    throw UserError(
+        fmt::format("{}: n_trials is {}, but the study records trial number {} ({})", config.path,
+                    config.n_trials, study.recorded.back().index, study.recorded.back().name),
+        fmt::format("set n_trials to at least {} (it may grow on resume, not shrink)",
+                    study.recorded.back().index + 1));
   }
   restore_explanations(config, study.recorded);
   study.store->update_config(config.source);
@@ -535,7 +547,7 @@ class SweepRun {
       const size_t i = r.index;
       if (i >= trials_.size() || local_[i]) continue;
       if (r.searched.empty()) continue;  // claimed, values not recorded yet
-      params_[i] = make_trial_params(config_.model, config_.training, r.searched);
+      params_[i] = recorded_params(r);
       if (r.history.size() < fed_[i]) fed_[i] = 0;  // run again from its first epoch
       replay_evaluations(r, fed_[i]);
       fed_[i] = r.history.size();
@@ -555,16 +567,31 @@ class SweepRun {
     return o;
   }
 
+  // A recorded trial's parameters. The config was checked against the recorded one, so values
+  // that make no trial are the study's fault, and the message says so rather than blaming the
+  // config's search_space.
+  TrialParams recorded_params(const TrialRecord& r) const {
+    try {
+      return make_trial_params(config_.model, config_.training, r.searched);
+    } catch (const UserError& e) {
+      throw UserError(fmt::format("{}: the study is damaged: trial {}'s recorded values {}: {}",
+                                  store_->where(), r.name, json_excerpt(r.searched), e.what()),
+                      "restore the study from a copy, or start a new one: cusweep run CONFIG "
+                      "--overwrite");
+    }
+  }
+
   // A recorded trial: kept when it finished, else run again with the values it had.
   void restore(TrialRecord r) {
     const size_t i = r.index;
     fixed_[i] = true;
+    recorded_params(r);  // checked before anything is trained or written
     if (!is_final(r.status)) {
       assign(i, r.searched);
       rerun_[i] = true;  // it may continue from a checkpoint
       return;
     }
-    params_[i] = make_trial_params(config_.model, config_.training, r.searched);
+    params_[i] = recorded_params(r);
     trials_[i] = std::move(r);
     kept_[i] = true;
     replay_evaluations(trials_[i], 0);
@@ -1233,7 +1260,8 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
   // trials), so nothing is streamed to trials.jsonl meanwhile.
   std::unique_ptr<ResultsWriter> writer;
   if (!options.out_dir.empty() && !worker) {
-    writer = std::make_unique<ResultsWriter>(options.out_dir, config);
+    const bool continuing = !study.recorded.empty() && study.forked == 0;
+    writer = std::make_unique<ResultsWriter>(options.out_dir, config, continuing);
   }
   SweepRun run(config, options, *backend, view, writer.get(), study.store.get(), study.tag,
                std::move(study.recorded), result.directions);

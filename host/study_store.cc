@@ -8,12 +8,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "cusweep/dataset.h"
 #include "json_util.h"
 #include "results.h"
 
@@ -86,7 +88,7 @@ StudyFolderLock::StudyFolderLock(const std::string& out_dir, bool exclusive) {
     throw UserError(fmt::format("{}: the study is in use by another cusweep{}", out_dir, holder),
                     exclusive
                         ? "wait for it to finish or stop it (cusweep show DIR shows its progress); "
-                          "more processes join a study with cusweep worker --out DIR"
+                          "to run one study in several processes, start each with cusweep worker"
                         : "a study that cusweep run is running takes no workers; stop it and run "
                           "workers alone");
   }
@@ -152,6 +154,83 @@ json checked_evaluation(const std::string* text, const std::string& where, const
     if (!numbers) throw damaged("has an objective that is no number");
   }
   return entry;
+}
+
+namespace {
+
+const char* const kRestoreHint =
+    "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite";
+
+UserError damaged_trial(const std::string& where, const std::string& trial, const std::string& what,
+                        const json& value) {
+  return UserError(fmt::format("{}: the study is damaged: trial {}'s {}: {}", where, trial, what,
+                               json_excerpt(value)),
+                   kRestoreHint);
+}
+
+bool is_int_in(const json& v, int64_t low, int64_t high) {
+  return v.is_number_integer() && v.get<int64_t>() >= low && v.get<int64_t>() <= high;
+}
+
+}  // namespace
+
+void set_recorded_fields(TrialRecord& t, const json& searched, const json& params,
+                         const json& objective, const json& confusion, const std::string& where) {
+  if (!searched.is_object())
+    throw damaged_trial(where, t.name, "searched values are no object", searched);
+  if (!params.is_object()) throw damaged_trial(where, t.name, "parameters are no object", params);
+  t.searched = searched;
+  t.params = params;
+  if (!objective.is_null()) {
+    const bool numbers =
+        objective.is_array() && std::all_of(objective.begin(), objective.end(), [](const json& v) {
+          return v.is_number() || v.is_null();  // null: NaN, which JSON cannot write
+        });
+    if (!numbers) throw damaged_trial(where, t.name, "objective is no list of numbers", objective);
+    for (const json& v : objective)
+      t.objective.push_back(v.is_null() ? std::nan("") : v.get<double>());
+  }
+  if (!confusion.is_null()) {
+    const auto n = confusion.is_object() ? confusion.find("num_classes") : confusion.end();
+    const auto counts = confusion.is_object() ? confusion.find("counts") : confusion.end();
+    bool ok = n != confusion.end() && is_int_in(*n, 0, kMaxClasses) && counts != confusion.end() &&
+              counts->is_array();
+    if (ok) {
+      const int64_t classes = n->get<int64_t>();
+      ok = counts->size() == static_cast<size_t>(classes * classes) &&
+           std::all_of(counts->begin(), counts->end(),
+                       [](const json& v) { return is_int_in(v, 0, INT64_MAX); });
+    }
+    if (!ok) {
+      throw damaged_trial(
+          where, t.name,
+          "confusion matrix is not an object of num_classes and num_classes^2 counts", confusion);
+    }
+    t.confusion.num_classes = confusion["num_classes"].get<int>();
+    t.confusion.counts = confusion["counts"].get<std::vector<int64_t>>();
+  }
+}
+
+void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::string& where) {
+  for (const TrialRecord& t : trials) {
+    if (is_final(t.status)) {
+      for (size_t e = 0; e < t.history.size(); ++e) {
+        const json& epoch = t.history[e]["metrics"].value("epoch", json(e + 1));
+        if (epoch != json(e + 1)) {
+          throw UserError(fmt::format("{}: the study is damaged: finished trial {} has no "
+                                      "evaluation of epoch {} (the next is of epoch {})",
+                                      where, t.name, e + 1, epoch.dump()),
+                          kRestoreHint);
+        }
+      }
+    }
+    if (t.ranked_evaluation < -1 || t.ranked_evaluation >= static_cast<int>(t.history.size())) {
+      throw UserError(fmt::format("{}: the study is damaged: trial {} is ranked by evaluation {} "
+                                  "(0-based) of the {} recorded",
+                                  where, t.name, t.ranked_evaluation, t.history.size()),
+                      kRestoreHint);
+    }
+  }
 }
 
 std::string study_path(const std::string& out_dir) {

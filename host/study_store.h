@@ -230,6 +230,19 @@ nlohmann::json parse_recorded_json(const std::string& text, const std::string& w
 nlohmann::json checked_evaluation(const std::string* text, const std::string& where,
                                   const std::string& trial, int64_t epoch);
 
+// The fields of a trial's row that hold JSON, checked to be what the runner writes and set on
+// `t` (whose name and index are already read): searched values and params objects, an objective
+// list of numbers (null: none yet), a confusion matrix of num_classes^2 counts (null: none).
+// Else UserError naming the study (`where`), the trial and the field.
+void set_recorded_fields(TrialRecord& t, const nlohmann::json& searched,
+                         const nlohmann::json& params, const nlohmann::json& objective,
+                         const nlohmann::json& confusion, const std::string& where);
+
+// Checks each trial loaded with its evaluations as a whole: a finished trial has the
+// evaluations of epochs 1..n with no gap, and the evaluation a trial is ranked by is one of
+// them. Else UserError naming the study (`where`) and the trial.
+void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::string& where);
+
 // True for TERMINATED, ERROR and PRUNED: a resumed sweep keeps these and never runs them again.
 bool is_final(TrialStatus status);
 

@@ -435,6 +435,7 @@ class PostgresStudyStore final : public StudyStore {
         t.epochs_done = e[1].as<int>();
         t.metrics = t.history.back().value("metrics", json::object());
       }
+      check_recorded_trials(trials, where_);
       return trials;
     });
   }
@@ -497,16 +498,10 @@ class PostgresStudyStore final : public StudyStore {
     t.index = row[0].as<uint64_t>();
     t.name = row[1].as<std::string>();
     t.status = parse_trial_status(row[2].as<std::string>(), where_);
-    t.searched = json_field(row[3], where_);
-    t.params = json_field(row[4], where_);
+    set_recorded_fields(t, json_field(row[3], where_), json_field(row[4], where_),
+                        json_field(row[6], where_), json_field(row[8], where_), where_);
     t.location = row[5].as<std::string>();
-    if (!row[6].is_null()) t.objective = json_field(row[6], where_).get<std::vector<double>>();
     t.ranked_evaluation = row[7].is_null() ? -1 : row[7].as<int>();
-    const json confusion = json_field(row[8], where_);
-    if (confusion.is_object()) {
-      t.confusion.num_classes = confusion["num_classes"].get<int>();
-      t.confusion.counts = confusion["counts"].get<std::vector<int64_t>>();
-    }
     t.error = row[9].is_null() ? "" : row[9].as<std::string>();
     t.runtime_s = row[10].as<double>();
     return t;

@@ -439,6 +439,7 @@ class SqliteStudyStore final : public StudyStore {
       t.metrics = t.history.back().value("metrics", json::object());
     }
     tx.commit();
+    check_recorded_trials(trials, path_);
     return trials;
   }
 
@@ -501,6 +502,11 @@ class SqliteStudyStore final : public StudyStore {
     try {
       id = pragma("PRAGMA application_id");
     } catch (const StoreError& e) {
+      if (sqlite3_errcode(db_) == SQLITE_CORRUPT) {  // an SQLite file, damaged: maybe a study
+        throw UserError(fmt::format("{}: the study is damaged ({})", path_, sqlite3_errmsg(db_)),
+                        "restore it from a copy, or start a new one: cusweep run CONFIG "
+                        "--overwrite");
+      }
       throw UserError(fmt::format("{}: not a cusweep study ({})", path_, sqlite3_errmsg(db_)),
                       hint);
     }
@@ -624,16 +630,9 @@ class SqliteStudyStore final : public StudyStore {
     t.index = static_cast<uint64_t>(row.integer(0));
     t.name = row.text(1);
     t.status = parse_trial_status(row.text(2), path_);
-    t.searched = row.json_at(3);
-    t.params = row.json_at(4);
+    set_recorded_fields(t, row.json_at(3), row.json_at(4), row.json_at(6), row.json_at(8), path_);
     t.location = row.text(5);
-    if (!row.is_null(6)) t.objective = row.json_at(6).get<std::vector<double>>();
     t.ranked_evaluation = row.is_null(7) ? -1 : static_cast<int>(row.integer(7));
-    const json confusion = row.json_at(8);
-    if (confusion.is_object()) {
-      t.confusion.num_classes = confusion["num_classes"].get<int>();
-      t.confusion.counts = confusion["counts"].get<std::vector<int64_t>>();
-    }
     t.error = row.text(9);
     t.runtime_s = row.real(10);
     return t;

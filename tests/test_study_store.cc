@@ -143,7 +143,14 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
         "UPDATE evaluations SET entry = '{garbage' WHERE trial = 1",
         "UPDATE evaluations SET entry = json_set(entry, '$.metrics.epoch', '3') WHERE trial = 1",
         "UPDATE evaluations SET entry = json_set(entry, '$.metrics.eval_loss', 'x')",
-        "UPDATE evaluations SET entry = json_set(entry, '$.objective', json('{}'))"}) {
+        "UPDATE evaluations SET entry = json_set(entry, '$.objective', json('{}'))",
+        // The rows of a trial that do not fit together or are not what the runner writes:
+        "DELETE FROM evaluations WHERE trial = 1",  // ranked by an evaluation that is gone
+        "DELETE FROM evaluations WHERE trial = 1 AND epoch = 2",  // a gap
+        "UPDATE trials SET ranked_evaluation = 99 WHERE number = 1",
+        "UPDATE trials SET objective = '\"abc\"' WHERE number = 1",
+        "UPDATE trials SET confusion = '[[1, 2], [3]]' WHERE number = 1",
+        "UPDATE trials SET params = '[]' WHERE number = 1"}) {
     const std::string dir = temp_dir("damaged");
     run(quadratic_config(3, 1), dir);
     sqlite3* db = nullptr;
@@ -165,6 +172,21 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
       EXPECT_FALSE(fs::exists(target)) << damage;
     }
   }
+}
+
+// The recorded config is what show and workers read: a resume refuses a study whose recorded
+// config no longer loads, though the config it brings matches the study's fingerprint.
+TEST(StudyStoreTest, AResumeRefusesARecordedConfigThatDoesNotLoad) {
+  const std::string dir = temp_dir("damaged_config");
+  run(quadratic_config(3, 1), dir);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(study_path(dir).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE study SET config = '{}'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_THAT(
+      user_error_of([&] { run(quadratic_config(3, 1), dir, ExistingStudy::kResume); }),
+      HasSubstr(study_path(dir) + ": the study is damaged: its recorded config does not load"));
 }
 
 TEST(ResumeTest, KeepsFinishedTrialsBitForBitAndContinuesTheNumbering) {
@@ -236,7 +258,7 @@ TEST(ResumeTest, RefusesAChangedSearchSpaceOrObjectiveUnlessOverwritten) {
   restated["objective"] = "default";
   EXPECT_EQ(run(restated, dir, ExistingStudy::kResume).resumed_trials, 3u);
   EXPECT_THAT(user_error_of([&] { run(quadratic_config(2, 1), dir, ExistingStudy::kResume); }),
-              HasSubstr("n_trials is 2, but the study records trial quad_"));
+              HasSubstr("n_trials is 2, but the study records trial number 2 (quad_"));
   EXPECT_EQ(load(dir).size(), 3u);  // nothing recorded was lost by the refusals
 
   const SweepResult fresh = run(narrower, dir, ExistingStudy::kOverwrite);

@@ -229,6 +229,22 @@ TEST(ResultsCsvTest, MissingCellsAreEmptyAndNonNumbersAreNamed) {
   EXPECT_EQ(row_b, "b,TERMINATED,,,-inf,0.25,");
 }
 
+// A resume that is killed before it ends leaves the results of the study it continued (a
+// consistent, earlier snapshot); a new sweep in the folder removes another sweep's at once.
+TEST(ResultsCsvTest, AContinuedStudyKeepsItsResultFilesUntilReplaced) {
+  const std::string out = temp_dir("csv_keep");
+  const SweepConfig config = parse_sweep_config(fashion_config(2, 1), "test.json", ".");
+  for (const bool continuing : {true, false}) {
+    for (const char* name : {"results.csv", "best.json"})
+      std::ofstream(out + "/" + name) << "earlier\n";
+    {
+      ResultsWriter writer(out, config, continuing);
+      for (const char* name : {"results.csv", "best.json"})
+        EXPECT_EQ(std::filesystem::exists(out + "/" + name), continuing) << name;
+    }
+  }
+}
+
 TEST_F(SweepTest, NoMetricsMeansEvalLossMinimized) {
   LogGuard guard;
   json j = fashion_config(2, 2);
