@@ -373,6 +373,25 @@ void set_num_classes(int configured, const std::vector<LabeledSplit>& splits,
   const auto empty = std::count(rows.begin(), rows.end(), 0);
   if (empty == 0) return;
   const auto first = std::find(rows.begin(), rows.end(), 0) - rows.begin();
+  const std::vector<std::string>& names = *splits.front().class_names;
+  if (!names.empty()) {
+    // Named classes are the union of both files' names: one with no training row is named in
+    // the eval file alone, and its eval rows can only be misclassified.
+    std::string listed;
+    int shown = 0;
+    for (size_t c = 0; c < rows.size() && shown < 5; ++c) {
+      if (rows[c] != 0) continue;
+      listed += fmt::format("{}'{}'", shown++ == 0 ? "" : ", ", names[c]);
+    }
+    if (empty > shown) listed += ", ...";
+    log_warning(fmt::format(
+        "{}: {} of the {} classes {} no row in {}: {}, named only in {}; "
+        "the model never learns {}",
+        key_path, empty, num_classes, empty == 1 ? "has" : "have", splits.front().data->source,
+        listed, splits.size() > 1 ? splits[1].data->source : "the eval file",
+        empty == 1 ? "it" : "them"));
+    return;
+  }
   log_warning(fmt::format(
       "{}: {} of the {} classes (0 to the largest label, {}) have no row in "
       "{}, class {} the first; is a label wrong? {} sets the class count",
@@ -580,6 +599,11 @@ DataSplit load_idx(const DataConfig& config, const std::string& key_path) {
       check_file_exists(paths[i], key_name(key_path, kIdxFileKeys[i]));
   } else {
     std::error_code ec;
+    if (!fs::is_directory(config.dir, ec)) {
+      throw UserError(key_name(key_path, "dir") + " '" + config.dir +
+                          "': " + (fs::exists(config.dir, ec) ? "not a folder" : "no such folder"),
+                      "a relative path is taken from the config file's folder");
+    }
     for (int i = 0; i < 4; ++i) {
       if (fs::exists(paths[i], ec)) continue;
       throw UserError(key_name(key_path, "dir") + " '" + config.dir + "' holds neither " +
@@ -730,6 +754,15 @@ DataSplit load_data(const DataConfig& config) {
 
   truncate_rows(&split.train, config.max_train_samples);
   truncate_rows(&split.eval, config.max_eval_samples);
+  // The whole file had two classes or more (checked by the loaders); its first rows may not.
+  const std::vector<int32_t>& labels = split.train.labels;
+  if (config.max_train_samples > 0 && !labels.empty() &&
+      std::all_of(labels.begin(), labels.end(), [&](int32_t l) { return l == labels[0]; })) {
+    throw UserError(fmt::format("data.max_train_samples = {} leaves only training rows of class "
+                                "{}: a classifier needs at least 2 classes",
+                                config.max_train_samples, labels[0]),
+                    "raise data.max_train_samples, or shuffle the file's rows");
+  }
   apply_scaling(config.scaling, &split.train, &split.eval);
 
   log_debug("data: train " + std::to_string(split.train.rows) + " x " +

@@ -370,7 +370,10 @@ Dataset read_csv_detailed(const std::string& path, bool header, const std::strin
                             column_description(header ? &names : nullptr, c) + ": value " +
                             quote(fields[c]) + " " + problem +
                             "; features must be finite decimal numbers",
-                        "fill in or drop missing values before loading");
+                        !header && i == first_data && status == NumberStatus::kNotNumber
+                            ? "is line " + std::to_string(number) +
+                                  " a header? say so with \"header\": true in the data section"
+                            : "fill in or drop missing values before loading");
       }
       data.features.push_back(static_cast<float>(value));
     }

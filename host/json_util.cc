@@ -31,7 +31,7 @@ const char* json_type_name(const json& v) {
 std::string json_excerpt(const json& v) {
   std::string text = v.dump();
   constexpr size_t kMax = 60;
-  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
+  if (text.size() > kMax) text = text.substr(0, kMax) + (v.is_string() ? "...\"" : "...");
   return text;
 }
 
@@ -224,6 +224,11 @@ std::string read_json_source(std::istream& in, const std::string& origin) {
       throw UserError(fmt::format("{}: larger than 64 MB, not a JSON config or metrics", origin),
                       "give the JSON file itself");
     }
+  }
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos) {  // JSON text has none; the parser would stop there quietly
+    throw UserError(fmt::format("{}: byte {} is NUL: not a JSON text file", origin, nul + 1),
+                    "give the JSON file itself, saved as UTF-8 text");
   }
   return text;
 }

@@ -707,6 +707,10 @@ ObjectiveSpec parse_objective_json(const json* objective, const json* direction,
     spec.objectives.emplace_back();
   } else if (objective->is_string()) {
     const std::string text = objective->get<std::string>();
+    if (trim(text).empty()) {
+      throw UserError(name + ": empty string; give \"default\" for HF's rule, or the metrics",
+                      kObjectiveHint);
+    }
     spec.objectives = parse_objective_list(text, name + " '" + text + "'");
   } else if (objective->is_object()) {
     spec.objectives.push_back(parse_weight_object(*objective, name));

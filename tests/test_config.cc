@@ -114,6 +114,10 @@ TEST(ConfigTest, BadValuesNameTheKeyTheValueAndWhatIsAllowed) {
   EXPECT_THAT(error_of(j), HasSubstr("model.hidden_sizes[1]"));
 
   j = base();
+  j["objective"] = " ";
+  EXPECT_THAT(error_of(j), HasSubstr("objective: empty string; give \"default\""));
+
+  j = base();
   j["max_concurrent_trials"] = "two";
   EXPECT_THAT(error_of(j), HasSubstr("max_concurrent_trials must be an integer"));
 }
@@ -180,6 +184,13 @@ TEST(ConfigTest, FileErrorsNameTheFileAndLine) {
   EXPECT_THAT(file_error_of(path.string()),
               HasSubstr("key 'search_space.hidden_sizes[1].a' is given twice"));
   EXPECT_THAT(file_error_of("/nonexistent/cfg.json"), HasSubstr("/nonexistent/cfg.json"));
+  // JSON text has no NUL byte; the parser would read one as the end of the text.
+  std::ofstream(path) << std::string("{\"name\": \"x\"}\0\0", 15);
+  EXPECT_EQ(file_error_of(path.string()), path.string() + ": byte 14 is NUL: not a JSON text file");
+  // A long value in a message is cut, its quote closed.
+  json j = base();
+  j["name"] = std::string(200, 'a') + "!";
+  EXPECT_THAT(error_of(j), HasSubstr("\"" + std::string(59, 'a') + "...\" is not a valid"));
 }
 
 TEST(ConfigTest, IllFormedUtf8IsNamedByItsByteNotEchoed) {

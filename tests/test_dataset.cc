@@ -380,6 +380,9 @@ TEST_F(DatasetIdxTest, DirMissingFileAndLabelAboveNumClasses) {
   const DataConfig partial = parse_data_config({{"format", "idx"}, {"dir", "partial"}}, dir_);
   EXPECT_THAT(user_error([&] { load_data(partial); }),
               AllOf(HasSubstr(dir_ + "/partial"), HasSubstr("train-labels-idx1-ubyte.gz")));
+  const DataConfig missing = parse_data_config({{"format", "idx"}, {"dir", "gone"}}, dir_);
+  EXPECT_EQ(user_error([&] { load_data(missing); }),
+            "data.dir '" + dir_ + "/gone': no such folder");
 
   DataConfig config;
   config.format = "idx";
@@ -506,9 +509,14 @@ TEST_F(DatasetCsvTest, LabelsAboveTheClassLimitNameTheLine) {
 
 TEST_F(DatasetCsvTest, BadFeatureValuesNameLineColumnAndText) {
   const std::string text = write("t.csv", "a,b,y\n1,2,0\n1,abc,1\n");
-  EXPECT_THAT(user_error([&] { read_csv(text, true, "y"); }),
+  std::string hint;
+  EXPECT_THAT(user_error([&] { read_csv(text, true, "y"); }, &hint),
               AllOf(HasSubstr(text + ":3"), HasSubstr("'b'"), HasSubstr("'abc'"),
                     HasSubstr("not a number")));
+  EXPECT_THAT(hint, HasSubstr("missing values"));
+  // Words on the first line of a file read without a header: probably a header.
+  EXPECT_THAT(user_error([&] { read_csv(text, false, ""); }, &hint), HasSubstr(text + ":1"));
+  EXPECT_EQ(hint, "is line 1 a header? say so with \"header\": true in the data section");
   for (const std::string bad : {"1.5x", "nan", "inf", "-Infinity", "", "0x10", "1e999"}) {
     const std::string path = write("bad.csv", "a,y\n1,0\n2,1\n" + bad + ",0\n");
     EXPECT_THAT(user_error([&] { read_csv(path, true, "y"); }),
@@ -623,6 +631,40 @@ TEST_F(DatasetLoadTest, ClassesWithoutATrainingRowArePointedOut) {
                                          "200) have no row in " +
                                          config.train + ", class 2 the first"),
                                HasSubstr("data.num_classes sets the class count")));
+}
+
+// Named classes are the two files' names together: one with no training row is named, with the
+// file it comes from.
+TEST_F(DatasetLoadTest, ANamedClassOnlyTheEvalFileHasIsNamed) {
+  std::vector<std::string> logged;
+  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
+    if (level >= LogLevel::kWarning) logged.push_back(m);
+  });
+  DataConfig config;
+  config.format = "csv";
+  config.train = write("train.csv", "a,y\n1,cat\n2,dog\n");
+  config.eval = write("eval.csv", "a,y\n1,cat\n3,bird\n");
+  EXPECT_EQ(load_data(config).train.num_classes, 3);
+  set_log_sink(previous);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0], "data: 1 of the 3 classes has no row in " + config.train +
+                           ": 'bird', named only in " + config.eval +
+                           "; the model never learns it");
+}
+
+// The loaders check that a file has two classes; the rows max_train_samples keeps are checked
+// again.
+TEST_F(DatasetLoadTest, MaxTrainSamplesThatKeepOneClassIsAnError) {
+  DataConfig config;
+  config.format = "csv";
+  config.train = write("train.csv", "a,y\n1,0\n2,0\n3,1\n");
+  config.eval = write("eval.csv", "a,y\n1,0\n");
+  config.max_train_samples = 2;
+  EXPECT_EQ(user_error([&] { load_data(config); }),
+            "data.max_train_samples = 2 leaves only training rows of class 0: a classifier needs "
+            "at least 2 classes");
+  config.max_train_samples = 3;
+  EXPECT_EQ(load_data(config).train.rows, 3);
 }
 
 TEST_F(DatasetLoadTest, ClassLimitAppliesToNumClassesAndToBothFilesTogether) {
