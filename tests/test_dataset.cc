@@ -41,6 +41,18 @@ std::string user_error(F&& f, std::string* hint = nullptr) {
   return "";
 }
 
+// Collects the warnings logged while it lives.
+struct Warnings {
+  std::vector<std::string> logged;
+  LogSink previous = set_log_sink([this](LogLevel level, const std::string& m) {
+    if (level >= LogLevel::kWarning) logged.push_back(m);
+  });
+  Warnings() = default;
+  Warnings(const Warnings&) = delete;
+  Warnings& operator=(const Warnings&) = delete;
+  ~Warnings() { set_log_sink(previous); }
+};
+
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
           static_cast<char>(v)};
@@ -544,15 +556,12 @@ TEST_F(DatasetCsvTest, StringLabelsMapToSortedClasses) {
   EXPECT_THAT(d.labels, ElementsAre(2, 1, 0, 1));  // bird, cat, dog
   EXPECT_EQ(d.num_classes, 3);
   // One non-numeric label makes every label a name, numbers included, and is pointed out.
-  std::vector<std::string> logged;
-  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
-    if (level >= LogLevel::kWarning) logged.push_back(m);
-  });
+  Warnings warnings;
+  const std::vector<std::string>& logged = warnings.logged;
   const std::string path = write("m.csv", "x,y\n1,10\n2,9\n3,other\n");
   const Dataset mixed = read_csv(path, true, "y");
   read_csv(write("s2.csv", "x,animal\n1,dog\n2,cat\n"), true, "");  // names only: no warning
-  set_log_sink(previous);
-  EXPECT_THAT(mixed.labels, ElementsAre(0, 1, 2));  // "10" < "9" < "other"
+  EXPECT_THAT(mixed.labels, ElementsAre(0, 1, 2));                  // "10" < "9" < "other"
   ASSERT_EQ(logged.size(), 1u);
   EXPECT_THAT(logged[0], HasSubstr(path + ":4: column 1 'y' holds numbers and names (1 of 3 labels "
                                           "are names, the first 'other')"));
@@ -611,10 +620,8 @@ TEST_F(DatasetLoadTest, CsvLabelAboveNumClassesNamesFileAndLine) {
 }
 
 TEST_F(DatasetLoadTest, ClassesWithoutATrainingRowArePointedOut) {
-  std::vector<std::string> logged;
-  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
-    if (level >= LogLevel::kWarning) logged.push_back(m);
-  });
+  Warnings warnings;
+  const std::vector<std::string>& logged = warnings.logged;
   DataConfig config;
   config.format = "csv";
   config.train = write("train.csv", "a,y\n1,0\n2,1\n3,200\n");  // a stray 200 among 0 and 1
@@ -625,7 +632,6 @@ TEST_F(DatasetLoadTest, ClassesWithoutATrainingRowArePointedOut) {
   config.train = write("train.csv", "a,y\n1,0\n2,1\n3,200\n");
   config.num_classes = 201;  // said so: no warning
   load_data(config);
-  set_log_sink(previous);
   ASSERT_EQ(logged.size(), 1u);
   EXPECT_THAT(logged[0], AllOf(HasSubstr("data: 198 of the 201 classes (0 to the largest label, "
                                          "200) have no row in " +
@@ -636,16 +642,13 @@ TEST_F(DatasetLoadTest, ClassesWithoutATrainingRowArePointedOut) {
 // Named classes are the two files' names together: one with no training row is named, with the
 // file it comes from.
 TEST_F(DatasetLoadTest, ANamedClassOnlyTheEvalFileHasIsNamed) {
-  std::vector<std::string> logged;
-  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
-    if (level >= LogLevel::kWarning) logged.push_back(m);
-  });
+  Warnings warnings;
+  const std::vector<std::string>& logged = warnings.logged;
   DataConfig config;
   config.format = "csv";
   config.train = write("train.csv", "a,y\n1,cat\n2,dog\n");
   config.eval = write("eval.csv", "a,y\n1,cat\n3,bird\n");
   EXPECT_EQ(load_data(config).train.num_classes, 3);
-  set_log_sink(previous);
   ASSERT_EQ(logged.size(), 1u);
   EXPECT_EQ(logged[0], "data: 1 of the 3 classes has no row in " + config.train +
                            ": 'bird', named only in " + config.eval +
