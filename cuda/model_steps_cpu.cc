@@ -139,6 +139,7 @@ class CpuWorkTurns {
   ~CpuWorkTurns() {
     for (const Workspace& w : spaces_) {
       if (w.ptr != nullptr) munmap(w.ptr, w.bytes);
+      if (w.gemm != nullptr) munmap(w.gemm, w.gemm_floats * sizeof(float));
     }
   }
   CpuWorkTurns(const CpuWorkTurns&) = delete;
@@ -182,6 +183,21 @@ class CpuWorkTurns {
     return i;
   }
 
+  // Turn i's scratch for the Eigen GEMM's packing blocks, at least `floats` long: made once and
+  // grown when a larger GEMM asks, so a training step allocates nothing. Only turn i's holder
+  // calls this.
+  float* gemm_scratch(size_t i, size_t floats) {
+    Workspace& w = spaces_[i];
+    if (w.gemm_floats < floats) {
+      if (w.gemm != nullptr) munmap(w.gemm, w.gemm_floats * sizeof(float));
+      void* p = mmap(nullptr, floats * sizeof(float), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      w.gemm = p == MAP_FAILED ? nullptr : static_cast<float*>(p);
+      w.gemm_floats = p == MAP_FAILED ? 0 : floats;
+    }
+    return w.gemm;  // null when the system refused: Eigen then allocates its own
+  }
+
   void end(size_t i) noexcept {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -196,6 +212,8 @@ class CpuWorkTurns {
     void* ptr = nullptr;
     size_t bytes = 0;
     bool busy = false;
+    float* gemm = nullptr;  // page-aligned, so 64-byte aligned
+    size_t gemm_floats = 0;
   };
   mutable std::mutex mutex_;
   std::condition_variable turn_;
@@ -280,7 +298,12 @@ class CpuSlot final : public steps::ThrustSteps<CpuSlot> {
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) override {
     if (gemm_ == CpuGemm::kEigenAvx512) {
-      eigen_avx512_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      // Inside an epoch the packing blocks go in the turn's scratch; a GEMM outside one (the
+      // tests') lets Eigen allocate them.
+      const size_t floats = turn_ == kNoTurn ? 0 : eigen_avx512_sgemm_scratch_floats(m, n, k);
+      float* scratch = floats > 0 ? turns_->gemm_scratch(turn_, floats) : nullptr;
+      eigen_avx512_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scratch,
+                         scratch == nullptr ? 0 : floats);
       return;
     }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,

@@ -90,8 +90,11 @@ bool eigen_avx512_built() {
   return false;
 }
 void eigen_avx512_sgemm(bool, bool, int, int, int, float, const float*, int, const float*, int,
-                        float, float*, int) {
+                        float, float*, int, float*, size_t) {
   throw std::logic_error("eigen_avx512_sgemm: this cusweep was built without Eigen");
+}
+size_t eigen_avx512_sgemm_scratch_floats(int, int, int) {
+  throw std::logic_error("eigen_avx512_sgemm_scratch_floats: this cusweep was built without Eigen");
 }
 #endif
 

@@ -5,6 +5,7 @@
 // shapes, where Eigen's AVX-512 GEMM gives 342 (scripts/bench.sh, README).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "blas_kernels.h"
@@ -31,8 +32,13 @@ std::string cpu_gemm_description();
 
 bool eigen_avx512_built();
 // Row-major C[m,n] = alpha * op(A) op(B) + beta * C, as cblas_sgemm; only on AVX-512 CPUs.
+// Eigen packs blocks of A and B first: in `scratch` (64-byte aligned) when it holds at least
+// eigen_avx512_sgemm_scratch_floats(m, n, k) floats, else in memory Eigen allocates and frees
+// on every call. The result is the same either way, bit for bit.
 void eigen_avx512_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
                         const float* a, int lda, const float* b, int ldb, float beta, float* c,
-                        int ldc);
+                        int ldc, float* scratch = nullptr, size_t scratch_floats = 0);
+// 0 for sizes whose product takes no packing blocks (a row or column result, tiny products).
+size_t eigen_avx512_sgemm_scratch_floats(int m, int n, int k);
 
 }  // namespace cusweep

@@ -307,25 +307,62 @@ float* Trainer::delta(int which, size_t t) const {
   return buf_->delta[which] + t * batch_ * max_width_;
 }
 
+namespace {
+
+// Values written to slot memory in runs, through a small host buffer: a model's initial
+// parameters are never held whole on the host (0.4 MB for the reference MLP, for every trial
+// that starts at once, which set the sweep's peak memory).
+class ChunkedUpload {
+ public:
+  explicit ChunkedUpload(Slot& slot) : slot_(slot) {}
+  // The values pushed next go to `dst` on.
+  void seek(float* dst) {
+    flush();
+    dst_ = dst;
+  }
+  void push(float v) {
+    buffer_[used_++] = v;
+    if (used_ == buffer_.size()) flush();
+  }
+  // Everything pushed is in slot memory once this returns.
+  void finish() { flush(); }
+
+ private:
+  void flush() {
+    if (used_ == 0) return;
+    slot_.copy_to_device(dst_, buffer_.data(), used_ * sizeof(float));
+    slot_.synchronize();  // the buffer is reused: the copy must have read it
+    dst_ += used_;
+    used_ = 0;
+  }
+
+  Slot& slot_;
+  float* dst_ = nullptr;
+  std::vector<float> buffer_ = std::vector<float>(16384);  // 64 KB: a few copies per model
+  size_t used_ = 0;
+};
+
+}  // namespace
+
 // PyTorch's nn.Linear default: weights and biases uniform in +-1/sqrt(fan_in). Each trial
 // draws from its own seed, so a fused trial starts exactly where it would alone.
 void Trainer::initialize_parameters() {
-  std::vector<float> host(static_cast<size_t>(param_count_ * size()));
+  ChunkedUpload upload(slot_);
   for (size_t t = 0; t < size(); ++t) {
-    float* p = host.data() + t * param_count_;
     Rng rng(trials_[t].seed, kInitStream);
     for (size_t l = 0; l + 1 < dims_.size(); ++l) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(dims_[l]));
+      upload.seek(weight(l, t));
       for (int64_t i = 0; i < dims_[l] * dims_[l + 1]; ++i) {
-        p[weight_offset_[l] + i] = static_cast<float>((2 * rng.uniform() - 1) * bound);
+        upload.push(static_cast<float>((2 * rng.uniform() - 1) * bound));
       }
+      upload.seek(bias(l, t));
       for (int64_t i = 0; i < dims_[l + 1]; ++i) {
-        p[bias_offset_[l] + i] = static_cast<float>((2 * rng.uniform() - 1) * bound);
+        upload.push(static_cast<float>((2 * rng.uniform() - 1) * bound));
       }
     }
   }
-  slot_.copy_to_device(buf_->params, host.data(), host.size() * sizeof(float));
-  slot_.synchronize();  // `host` dies here
+  upload.finish();
 }
 
 // Fisher-Yates with the portable Rng: the order depends on (seed, epoch) alone.

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -165,6 +166,53 @@ TEST(CpuGemmTest, EigenGemmMatchesAPlainLoopForEveryTransposeAndScale) {
       }
     }
   }
+}
+
+// The CPU slots give the Eigen GEMM its packing blocks; the result must be the one Eigen gives
+// with blocks of its own, bit for bit (fused and resumed trials are compared bit for bit).
+TEST(CpuGemmTest, EigenGemmInGivenScratchEqualsEigenAloneBitForBit) {
+  if (!eigen_avx512_built()) GTEST_SKIP() << "built without Eigen";
+  if (!detect_cpu_vector_support().avx512) GTEST_SKIP() << "this CPU lacks AVX-512";
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  // The reference workload's layer shapes (batch 256, 784-128-10), forward and backward, and
+  // sizes past one block in every direction.
+  const int shapes[][3] = {{256, 128, 784}, {784, 128, 256},  {256, 10, 128},
+                           {128, 10, 256},  {1000, 700, 900}, {37, 19, 53}};
+  for (const auto& shape : shapes) {
+    const int m = shape[0], n = shape[1], k = shape[2];
+    const size_t floats = eigen_avx512_sgemm_scratch_floats(m, n, k);
+    ASSERT_GT(floats, 0u) << m << "x" << n << "x" << k;
+    std::vector<float> scratch(floats + 16);
+    float* aligned =
+        scratch.data() + (16 - reinterpret_cast<uintptr_t>(scratch.data()) / 4 % 16) % 16;
+    for (const bool ta : {false, true}) {
+      for (const bool tb : {false, true}) {
+        for (const float beta : {0.f, 0.5f}) {
+          const int lda = ta ? m : k, ldb = tb ? k : n;
+          std::vector<float> a(static_cast<size_t>(m) * k), b(static_cast<size_t>(k) * n),
+              c(static_cast<size_t>(m) * n);
+          for (float& x : a)
+            x = u(rng);
+          for (float& x : b)
+            x = u(rng);
+          for (float& x : c)
+            x = u(rng);
+          std::vector<float> given = c;
+          eigen_avx512_sgemm(ta, tb, m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, c.data(),
+                             n);
+          eigen_avx512_sgemm(ta, tb, m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta,
+                             given.data(), n, aligned, floats);
+          EXPECT_EQ(std::memcmp(c.data(), given.data(), c.size() * sizeof(float)), 0)
+              << m << "x" << n << "x" << k << " ta " << ta << " tb " << tb << " beta " << beta;
+        }
+      }
+    }
+  }
+  // A row or column result, or a tiny product, takes none (Eigen runs no blocked GEMM there).
+  EXPECT_EQ(eigen_avx512_sgemm_scratch_floats(128, 1, 256), 0u);
+  EXPECT_EQ(eigen_avx512_sgemm_scratch_floats(1, 128, 256), 0u);
+  EXPECT_EQ(eigen_avx512_sgemm_scratch_floats(4, 4, 4), 0u);
 }
 
 }  // namespace
