@@ -2,6 +2,7 @@
 // Labels are integer class indices, or strings that become classes in sorted order.
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -39,6 +40,10 @@ std::string read_whole_file(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) {
     throw UserError(path + " is a folder, not a file", "give the path of a .csv or .csv.gz file");
   }
+  // A device or a pipe may never end (/dev/zero): only files are read whole.
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    throw UserError(path + " is not a regular file", "give the path of a .csv or .csv.gz file");
+  }
   errno = 0;
   gzFile file = gzopen(path.c_str(), "rb");
   if (file == nullptr) {
@@ -70,6 +75,14 @@ std::string read_whole_file(const std::string& path) {
   if (code == Z_BUF_ERROR || close_code == Z_BUF_ERROR) {
     throw UserError(path + ": truncated gzip stream (the file is damaged or incomplete)",
                     "download or copy the file again; gzip -t " + path + " checks it");
+  }
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos) {
+    int64_t line =
+        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n');
+    throw UserError(
+        at_line(path, line) + ": byte " + std::to_string(nul + 1) + " is NUL: not a CSV text file",
+        "give the CSV file itself (or its .gz), saved as text");
   }
   return text;
 }

@@ -203,15 +203,19 @@ class OutputFootprint {
 // study): the study guards what it recorded, and nothing guards these.
 void refuse_unrecorded_results(const std::string& out_dir) {
   std::error_code ec;
-  if (std::filesystem::exists(study_path(out_dir), ec)) return;  // the study's refusal says more
+  // An empty study.db (0 bytes) records nothing: SQLite would make a new study in it.
+  const std::string study = study_path(out_dir);
+  if (std::filesystem::exists(study, ec) && std::filesystem::file_size(study, ec) > 0 && !ec) {
+    return;  // the study's refusal says more
+  }
   std::string found;
   for (const char* name : {"trials.jsonl", "results.csv", "best.json"}) {
     if (std::filesystem::is_regular_file(std::filesystem::path(out_dir) / name, ec))
       found += (found.empty() ? "" : ", ") + std::string(name);
   }
   if (found.empty()) return;
-  throw UserError(fmt::format("{}: holds results of an earlier run ({}) and no study.db; a new "
-                              "run would replace them",
+  throw UserError(fmt::format("{}: holds results of an earlier run ({}) and no study.db (or an "
+                              "empty one); a new run would replace them",
                               out_dir, found),
                   "nothing was changed; --overwrite replaces them, or choose another --out");
 }

@@ -137,8 +137,11 @@ json checked_evaluation(const std::string* text, const std::string& where, const
   if (!entry.is_object()) throw damaged("is not a JSON object");
   const auto metrics = entry.find("metrics");
   if (metrics == entry.end() || !metrics->is_object()) throw damaged("has no metrics object");
-  for (const auto& [name, value] : metrics->items()) {
+  for (auto& [name, value] : metrics->items()) {
     if (!value.is_number() && !value.is_null()) throw damaged("has a metric that is no number");
+    // JSON writes NaN as null: read back, it is the NaN the trial measured (results.csv says
+    // NaN, not an empty cell for a metric it lacks).
+    if (value.is_null()) value = std::nan("");
   }
   const auto e = metrics->find("epoch");  // written by the runner; store tests may leave it out
   if (e != metrics->end() && (!e->is_number_integer() || e->get<int64_t>() != epoch)) {
@@ -386,7 +389,7 @@ SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
   for (TrialRecord& t : recorded) {
     // A trial still running (or stopped) shows the objective of its last evaluation, as the
     // live table did; finished ones have theirs recorded.
-    if (t.objective.empty() && !t.history.empty()) {
+    if (!is_final(t.status) && t.objective.empty() && !t.history.empty()) {
       const json& last = t.history.back().value("objective", json());
       if (last.is_number()) t.objective = {last.get<double>()};
       if (last.is_array()) t.objective = last.get<std::vector<double>>();

@@ -205,6 +205,13 @@ class SqliteStudyStore final : public StudyStore {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);
     *created = !read_study(nullptr);
+    if (*created && pragma("SELECT count(*) FROM trials") > 0) {
+      // Trials with no study row to say what they are: nothing may be added to them.
+      throw UserError(
+          fmt::format("{}: the study is damaged: it records trials but no study", path_),
+          "restore it from a copy, or start a new one: cusweep run CONFIG "
+          "--overwrite");
+    }
     if (*created) {
       Statement insert(db_, path_,
                        "INSERT INTO study (id, name, tag, config, config_path, base_dir, "

@@ -172,11 +172,18 @@ TEST(CliTest, StrayBytesEndlessConfigsAndUnknownGemmsAreRefusedByName) {
   with_nul += "2,1\n";
   const Result nul = run_on_csv("cli_nul", with_nul);
   EXPECT_EQ(nul.status, 2) << nul.output;
-  EXPECT_THAT(nul.output, HasSubstr("value '0\\x002' is not a number"));
+  EXPECT_THAT(nul.output, HasSubstr("cli_nul.csv:3: byte 20 is NUL: not a CSV text file"));
 
   const Result endless = run("run /dev/zero --out " + ::testing::TempDir() + "/cli_zero_out");
   EXPECT_EQ(endless.status, 2) << endless.output;
   EXPECT_THAT(endless.output, HasSubstr("/dev/zero: larger than 64 MB"));
+  // Data that never ends is not read: only regular files are.
+  const std::string zero_cfg = write_temp("cli_zero_data.json", R"({"name": "z",
+    "data": {"format": "csv", "train": "/dev/zero"}, "n_trials": 1})");
+  const Result zero_data =
+      run("run " + zero_cfg + " --out " + ::testing::TempDir() + "/cli_zero_data_out");
+  EXPECT_EQ(zero_data.status, 2) << zero_data.output;
+  EXPECT_THAT(zero_data.output, HasSubstr("/dev/zero is not a regular file"));
   // A CUSWEEP_CPU_GEMM that is not a choice refuses a run, not --version.
   ::setenv("CUSWEEP_CPU_GEMM", "mkl", 1);
   const Result gemm = run_on_csv("cli_gemm", "a,label\n1,0\n2,1\n3,0\n4,1\n");
@@ -466,9 +473,13 @@ TEST(CliTest, ResultFilesWithoutAStudyAreKeptUnlessOverwritten) {
                                               "best.json) and no study.db"));
   EXPECT_THAT(refused.output, HasSubstr("--overwrite replaces them"));
   EXPECT_EQ(run("run " + cfg + " --quiet --resume --out " + out).status, 2);  // nothing to resume
+  EXPECT_FALSE(fs::exists(out + "/study.db"));
+  std::ofstream(out + "/study.db").flush();  // an empty file records nothing either
+  EXPECT_THAT(run("run " + cfg + " --quiet --resume --out " + out).output,
+              HasSubstr("and no study.db (or an empty one)"));
   std::ifstream kept(out + "/results.csv");
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "my own results\n");
-  EXPECT_FALSE(fs::exists(out + "/study.db"));
+  EXPECT_EQ(fs::file_size(out + "/study.db"), 0u);
 
   EXPECT_EQ(run("run " + cfg + " --quiet --overwrite --out " + out).status, 0);
   EXPECT_TRUE(fs::exists(out + "/study.db"));

@@ -174,6 +174,25 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
   }
 }
 
+// Trials without the study row that says what they are: a run refuses to add a new study to
+// them, before it changes any file.
+TEST(StudyStoreTest, TrialsWithoutAStudyRowAreADamagedStudy) {
+  const std::string dir = temp_dir("no_study_row");
+  run(quadratic_config(3, 1), dir);
+  const auto csv_before = fs::last_write_time(dir + "/results.csv");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(study_path(dir).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM study", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  for (const ExistingStudy existing : {ExistingStudy::kRefuse, ExistingStudy::kResume}) {
+    EXPECT_THAT(
+        user_error_of([&] { run(quadratic_config(3, 1), dir, existing); }),
+        HasSubstr(study_path(dir) + ": the study is damaged: it records trials but no study"));
+  }
+  EXPECT_TRUE(fs::exists(dir + "/best.json"));
+  EXPECT_EQ(fs::last_write_time(dir + "/results.csv"), csv_before);
+}
+
 // The recorded config is what show and workers read: a resume refuses a study whose recorded
 // config no longer loads, though the config it brings matches the study's fingerprint.
 TEST(StudyStoreTest, AResumeRefusesARecordedConfigThatDoesNotLoad) {

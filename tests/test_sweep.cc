@@ -152,6 +152,24 @@ TEST_F(SweepTest, DivergingTrialFailsWithReasonAndTheSweepGoesOn) {
   ASSERT_EQ(r.best, std::vector<size_t>{0});
 }
 
+// Read back from its study, a diverged trial keeps its NaN loss (JSON writes it as null) and
+// no objective, as the run wrote it.
+TEST_F(SweepTest, ADivergedTrialReadsBackFromItsStudyAsItRan) {
+  LogGuard guard({"failed"});
+  json j = fashion_config(2, 2);
+  j["search_space"] = json::parse(R"({"learning_rate": {"type": "grid", "values": [0.01, 1e30]}})");
+  j["training"]["optim"] = "sgd";
+  const std::string out = temp_dir("diverged_study");
+  const SweepResult ran = run(j, out);
+  const StudySnapshot read = read_study(out);
+  const TrialRecord& t = read.result.trials[1];
+  ASSERT_EQ(t.status, TrialStatus::kError);
+  EXPECT_TRUE(t.objective.empty());
+  EXPECT_EQ(t.objective, ran.trials[1].objective);
+  ASSERT_TRUE(t.metrics.contains("eval_loss"));
+  EXPECT_TRUE(std::isnan(t.metrics["eval_loss"].get<double>()));
+}
+
 TEST_F(SweepTest, EveryObjectiveEqualsTheRuleAppliedToItsMetrics) {
   LogGuard guard;
   const std::string out = temp_dir("objective_rule");
