@@ -535,6 +535,14 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
     throw UserError(fmt::format("the config must be a JSON object, got {}", json_type_name(j)));
   }
   check_known_keys(j, kTopLevelKeys, "");
+  // null is not "left out": a config written by a program with a value missing should not
+  // silently run the default.
+  for (const auto& [key, value] : j.items()) {
+    if (value.is_null()) {
+      throw UserError(fmt::format("{} is null", key),
+                      fmt::format("give a value, or leave '{}' out for its default", key));
+    }
+  }
 
   SweepConfig c;
   c.path = path;

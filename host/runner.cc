@@ -303,8 +303,7 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
   } catch (const UserError& e) {
     throw UserError(fmt::format("{}: the study is damaged: its recorded config does not load: {}",
                                 path, e.what()),
-                    "restore the study from a copy, or start a new one: cusweep run CONFIG "
-                    "--overwrite");
+                    kDamagedStudyHint);
   }
   if (!study.recorded.empty() &&
       study.recorded.back().index >= static_cast<uint64_t>(config.n_trials)) {
@@ -580,8 +579,7 @@ class SweepRun {
     } catch (const UserError& e) {
       throw UserError(fmt::format("{}: the study is damaged: trial {}'s recorded values {}: {}",
                                   store_->where(), r.name, json_excerpt(r.searched), e.what()),
-                      "restore the study from a copy, or start a new one: cusweep run CONFIG "
-                      "--overwrite");
+                      kDamagedStudyHint);
     }
   }
 

@@ -87,8 +87,7 @@ StudyFolderLock::StudyFolderLock(const std::string& out_dir, bool exclusive) {
     const std::string holder = n > 0 ? fmt::format(" (pid {})", std::string(pid, n)) : "";
     throw UserError(fmt::format("{}: the study is in use by another cusweep{}", out_dir, holder),
                     exclusive
-                        ? "wait for it to finish or stop it (cusweep show DIR shows its progress); "
-                          "to run one study in several processes, start each with cusweep worker"
+                        ? "wait for it to finish or stop it (cusweep show DIR shows its progress)"
                         : "a study that cusweep run is running takes no workers; stop it and run "
                           "workers alone");
   }
@@ -102,14 +101,16 @@ StudyFolderLock::~StudyFolderLock() {
   if (fd_ >= 0) close(fd_);  // releases the flock
 }
 
+const char* const kDamagedStudyHint =
+    "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite";
+
 json parse_recorded_json(const std::string& text, const std::string& where) {
   try {
     return json::parse(text);
   } catch (const json::exception&) {
-    throw UserError(
-        fmt::format("{}: the study is damaged: a recorded value is not JSON: {}", where,
-                    json_excerpt(text)),
-        "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite");
+    throw UserError(fmt::format("{}: the study is damaged: a recorded value is not JSON: {}", where,
+                                json_excerpt(text)),
+                    kDamagedStudyHint);
   }
 }
 
@@ -117,11 +118,10 @@ json checked_evaluation(const std::string* text, const std::string& where, const
                         int64_t epoch) {
   json entry;
   const auto damaged = [&](const std::string& what) {
-    return UserError(
-        fmt::format("{}: the study is damaged: trial {}'s evaluation of epoch {} {}: "
-                    "{}",
-                    where, trial, epoch, what, json_excerpt(entry)),
-        "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite");
+    return UserError(fmt::format("{}: the study is damaged: trial {}'s evaluation of epoch {} {}: "
+                                 "{}",
+                                 where, trial, epoch, what, json_excerpt(entry)),
+                     kDamagedStudyHint);
   };
   if (text != nullptr) {
     try {
@@ -130,8 +130,7 @@ json checked_evaluation(const std::string* text, const std::string& where, const
       throw UserError(fmt::format("{}: the study is damaged: trial {}'s evaluation of epoch {} is "
                                   "not JSON: {}",
                                   where, trial, epoch, json_excerpt(*text)),
-                      "restore the study from a copy, or start a new one: cusweep run CONFIG "
-                      "--overwrite");
+                      kDamagedStudyHint);
     }
   }
   if (!entry.is_object()) throw damaged("is not a JSON object");
@@ -161,14 +160,11 @@ json checked_evaluation(const std::string* text, const std::string& where, const
 
 namespace {
 
-const char* const kRestoreHint =
-    "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite";
-
 UserError damaged_trial(const std::string& where, const std::string& trial, const std::string& what,
                         const json& value) {
   return UserError(fmt::format("{}: the study is damaged: trial {}'s {}: {}", where, trial, what,
                                json_excerpt(value)),
-                   kRestoreHint);
+                   kDamagedStudyHint);
 }
 
 bool is_int_in(const json& v, int64_t low, int64_t high) {
@@ -223,7 +219,7 @@ void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::st
           throw UserError(fmt::format("{}: the study is damaged: finished trial {} has no "
                                       "evaluation of epoch {} (the next is of epoch {})",
                                       where, t.name, e + 1, epoch.dump()),
-                          kRestoreHint);
+                          kDamagedStudyHint);
         }
       }
     }
@@ -231,7 +227,7 @@ void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::st
       throw UserError(fmt::format("{}: the study is damaged: trial {} is ranked by evaluation {} "
                                   "(0-based) of the {} recorded",
                                   where, t.name, t.ranked_evaluation, t.history.size()),
-                      kRestoreHint);
+                      kDamagedStudyHint);
     }
   }
 }
@@ -516,12 +512,17 @@ bool is_final(TrialStatus status) {
          status == TrialStatus::kPruned;
 }
 
-TrialStatus parse_trial_status(const std::string& name, const std::string& origin) {
+TrialStatus parse_trial_status(const std::string& name, const std::string& origin,
+                               const std::string& trial) {
+  std::string allowed;
   for (TrialStatus s : {TrialStatus::kPending, TrialStatus::kRunning, TrialStatus::kTerminated,
                         TrialStatus::kError, TrialStatus::kInterrupted, TrialStatus::kPruned}) {
     if (name == trial_status_name(s)) return s;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(trial_status_name(s));
   }
-  throw UserError(fmt::format("{}: unknown trial status '{}'", origin, name));
+  throw UserError(fmt::format("{}: the study is damaged: {} status '{}' is not one of {}", origin,
+                              trial.empty() ? "a trial's" : "trial " + trial + "'s", name, allowed),
+                  kDamagedStudyHint);
 }
 
 }  // namespace cusweep

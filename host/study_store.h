@@ -221,6 +221,9 @@ SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
 // Fills each finished trial's objective explanation from its ranked evaluation's metrics.
 void restore_explanations(const SweepConfig& config, std::vector<TrialRecord>& trials);
 
+// The hint of every "the study is damaged" error.
+extern const char* const kDamagedStudyHint;
+
 // A JSON value read back from a study; a damaged one is a UserError naming `where`.
 nlohmann::json parse_recorded_json(const std::string& text, const std::string& where);
 
@@ -246,7 +249,9 @@ void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::st
 // True for TERMINATED, ERROR and PRUNED: a resumed sweep keeps these and never runs them again.
 bool is_final(TrialStatus status);
 
-// Inverse of trial_status_name; UserError naming `origin` for an unknown name.
-TrialStatus parse_trial_status(const std::string& name, const std::string& origin);
+// Inverse of trial_status_name; an unknown name is a damaged study: UserError naming `origin`
+// and `trial` (when given).
+TrialStatus parse_trial_status(const std::string& name, const std::string& origin,
+                               const std::string& trial = "");
 
 }  // namespace cusweep

@@ -497,7 +497,7 @@ class PostgresStudyStore final : public StudyStore {
     TrialRecord t;
     t.index = row[0].as<uint64_t>();
     t.name = row[1].as<std::string>();
-    t.status = parse_trial_status(row[2].as<std::string>(), where_);
+    t.status = parse_trial_status(row[2].as<std::string>(), where_, t.name);
     set_recorded_fields(t, json_field(row[3], where_), json_field(row[4], where_),
                         json_field(row[6], where_), json_field(row[8], where_), where_);
     t.location = row[5].as<std::string>();

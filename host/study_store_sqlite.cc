@@ -185,9 +185,7 @@ class SqliteStudyStore final : public StudyStore {
         // Statements of this schema that do not compile: a table or column is missing.
         std::string what = e.what();
         if (what.rfind(path + ": ", 0) == 0) what = what.substr(path.size() + 2);
-        throw UserError(
-            fmt::format("{}: the study is damaged: {}", path, what),
-            "restore the study from a copy, or start a new one: cusweep run CONFIG --overwrite");
+        throw UserError(fmt::format("{}: the study is damaged: {}", path, what), kDamagedStudyHint);
       }
     } catch (...) {
       statements_.clear();
@@ -209,8 +207,7 @@ class SqliteStudyStore final : public StudyStore {
       // Trials with no study row to say what they are: nothing may be added to them.
       throw UserError(
           fmt::format("{}: the study is damaged: it records trials but no study", path_),
-          "restore it from a copy, or start a new one: cusweep run CONFIG "
-          "--overwrite");
+          kDamagedStudyHint);
     }
     if (*created) {
       Statement insert(db_, path_,
@@ -511,8 +508,7 @@ class SqliteStudyStore final : public StudyStore {
     } catch (const StoreError& e) {
       if (sqlite3_errcode(db_) == SQLITE_CORRUPT) {  // an SQLite file, damaged: maybe a study
         throw UserError(fmt::format("{}: the study is damaged ({})", path_, sqlite3_errmsg(db_)),
-                        "restore it from a copy, or start a new one: cusweep run CONFIG "
-                        "--overwrite");
+                        kDamagedStudyHint);
       }
       throw UserError(fmt::format("{}: not a cusweep study ({})", path_, sqlite3_errmsg(db_)),
                       hint);
@@ -636,7 +632,7 @@ class SqliteStudyStore final : public StudyStore {
     TrialRecord t;
     t.index = static_cast<uint64_t>(row.integer(0));
     t.name = row.text(1);
-    t.status = parse_trial_status(row.text(2), path_);
+    t.status = parse_trial_status(row.text(2), path_, t.name);
     set_recorded_fields(t, row.json_at(3), row.json_at(4), row.json_at(6), row.json_at(8), path_);
     t.location = row.text(5);
     t.ranked_evaluation = row.is_null(7) ? -1 : static_cast<int>(row.integer(7));

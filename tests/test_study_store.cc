@@ -150,7 +150,8 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
         "UPDATE trials SET ranked_evaluation = 99 WHERE number = 1",
         "UPDATE trials SET objective = '\"abc\"' WHERE number = 1",
         "UPDATE trials SET confusion = '[[1, 2], [3]]' WHERE number = 1",
-        "UPDATE trials SET params = '[]' WHERE number = 1"}) {
+        "UPDATE trials SET params = '[]' WHERE number = 1",
+        "UPDATE trials SET status = 'WEIRD' WHERE number = 1"}) {
     const std::string dir = temp_dir("damaged");
     run(quadratic_config(3, 1), dir);
     sqlite3* db = nullptr;
