@@ -296,6 +296,7 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
                           "--fork THIS_STUDY --study NEW_NAME starts a new one with the recorded "
                           "trials that fit the new config");
   }
+  check_recorded_objectives(study.recorded, config, path);  // the objectives are the same
   // The config this run brings was compared by fingerprint; the recorded one is what `cusweep
   // show` and workers read, so a study whose config no longer loads is refused here too.
   try {

@@ -366,8 +366,25 @@ StudySnapshot read_study(StudyStore& store) {
         fmt::format("{}: the recorded config of {}: {}", store.where(), info.config_path, e.what()),
         e.hint());
   }
-  s.result = study_result(s.config, info, store.load_trials());
+  std::vector<TrialRecord> trials = store.load_trials();
+  check_recorded_objectives(trials, s.config, store.where());
+  s.result = study_result(s.config, info, std::move(trials));
   return s;
+}
+
+void check_recorded_objectives(const std::vector<TrialRecord>& trials, const SweepConfig& config,
+                               const std::string& where) {
+  const size_t count = config.objective.objectives.size();
+  for (const TrialRecord& t : trials) {
+    const bool wrong_count = !t.objective.empty() && t.objective.size() != count;
+    if (wrong_count || (t.status == TrialStatus::kTerminated && t.objective.empty())) {
+      throw UserError(fmt::format("{}: the study is damaged: {} trial {} records {} objective "
+                                  "values; the study has {} objective{}",
+                                  where, trial_status_name(t.status), t.name, t.objective.size(),
+                                  count, count == 1 ? "" : "s"),
+                      kDamagedStudyHint);
+    }
+  }
 }
 
 SweepResult study_result(const SweepConfig& config, const StudyInfo& info,

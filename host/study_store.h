@@ -213,6 +213,12 @@ StudySnapshot read_study(const std::string& out_dir);
 // Reads the study recorded in `store`; UserError when none is recorded.
 StudySnapshot read_study(StudyStore& store);
 
+// A finished trial records one value per objective of the study's config (a TERMINATED one
+// always; one that ended in error or was pruned before an evaluation, none); else UserError
+// naming the study (`where`) and the trial.
+void check_recorded_objectives(const std::vector<TrialRecord>& trials, const SweepConfig& config,
+                               const std::string& where);
+
 // The whole study as a SweepResult: `recorded` trials in place, the others PENDING up to
 // max(n_trials, recorded).
 SweepResult study_result(const SweepConfig& config, const StudyInfo& info,

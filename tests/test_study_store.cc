@@ -151,7 +151,9 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
         "UPDATE trials SET objective = '\"abc\"' WHERE number = 1",
         "UPDATE trials SET confusion = '[[1, 2], [3]]' WHERE number = 1",
         "UPDATE trials SET params = '[]' WHERE number = 1",
-        "UPDATE trials SET status = 'WEIRD' WHERE number = 1"}) {
+        "UPDATE trials SET status = 'WEIRD' WHERE number = 1",
+        "UPDATE trials SET objective = '[1, 2]' WHERE number = 1",  // the study has one
+        "UPDATE trials SET objective = NULL WHERE number = 1"}) {
     const std::string dir = temp_dir("damaged");
     run(quadratic_config(3, 1), dir);
     sqlite3* db = nullptr;
