@@ -368,6 +368,14 @@ int show_command(const ShowArgs& args) {
   std::printf("Study: %s\n%s\n%s", where.c_str(), table.render(view, args.max_rows).c_str(),
               final_report(result, study.config).c_str());
   if (args.write_results) {
+    // Not while a run or workers hold the study's folder: they write these files themselves,
+    // and a run appends each finished trial to its trials.jsonl, which this would replace.
+    std::unique_ptr<StudyFolderLock> lock;
+    if (store) {
+      refuse_local_study_in(out);
+    } else {
+      lock = std::make_unique<StudyFolderLock>(out, true);
+    }
     ResultsWriter writer(out, study.config);
     writer.finish(result);
     std::printf("Results: %s/{trials.jsonl,results.csv,best.json} written from the study\n",

@@ -1340,6 +1340,7 @@ SweepResult run_sweep(const SweepConfig& config, const RunOptions& options) {
       options.existing_study != ExistingStudy::kOverwrite) {
     refuse_unrecorded_results(options.out_dir);
   }
+  if (!options.out_dir.empty() && !options.storage.empty()) refuse_local_study_in(options.out_dir);
   const OutputFootprint footprint(options.out_dir);
   if (!options.out_dir.empty()) ResultsWriter::check_folder(options.out_dir);
   const bool shared = !options.storage.empty();

@@ -210,8 +210,8 @@ void set_recorded_fields(TrialRecord& t, const json& searched, const json& param
   }
 }
 
-void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::string& where) {
-  for (const TrialRecord& t : trials) {
+void check_recorded_trials(std::vector<TrialRecord>& trials, const std::string& where) {
+  for (TrialRecord& t : trials) {
     if (is_final(t.status)) {
       for (size_t e = 0; e < t.history.size(); ++e) {
         const json& epoch = t.history[e]["metrics"].value("epoch", json(e + 1));
@@ -223,13 +223,32 @@ void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::st
         }
       }
     }
-    if (t.ranked_evaluation < -1 || t.ranked_evaluation >= static_cast<int>(t.history.size())) {
+    const bool ranked_known =
+        t.ranked_evaluation >= -1 && t.ranked_evaluation < static_cast<int>(t.history.size());
+    if (!ranked_known && !is_final(t.status)) {
+      // A trial that runs again, as another process restarts it, ranks by nothing yet.
+      t.ranked_evaluation = -1;
+      t.objective.clear();
+      continue;
+    }
+    if (!ranked_known) {
       throw UserError(fmt::format("{}: the study is damaged: trial {} is ranked by evaluation {} "
                                   "(0-based) of the {} recorded",
                                   where, t.name, t.ranked_evaluation, t.history.size()),
                       kDamagedStudyHint);
     }
   }
+}
+
+void refuse_local_study_in(const std::string& out_dir) {
+  std::error_code ec;
+  const std::string path = study_path(out_dir);
+  if (!std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) == 0) return;
+  throw UserError(fmt::format("{}: holds a study of its own ({}); the shared study's result files "
+                              "would replace its files",
+                              out_dir, path),
+                  "nothing was changed; write them to another folder (--out with cusweep run; "
+                  "cusweep show --storage writes to runs/NAME under the current folder)");
 }
 
 std::string study_path(const std::string& out_dir) {

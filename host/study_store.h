@@ -227,6 +227,10 @@ SweepResult study_result(const SweepConfig& config, const StudyInfo& info,
 // Fills each finished trial's objective explanation from its ranked evaluation's metrics.
 void restore_explanations(const SweepConfig& config, std::vector<TrialRecord>& trials);
 
+// A study kept elsewhere (--storage) writes its result files to `out_dir`: refused when that
+// folder holds a study of its own (a study.db), whose files they would replace.
+void refuse_local_study_in(const std::string& out_dir);
+
 // The hint of every "the study is damaged" error.
 extern const char* const kDamagedStudyHint;
 
@@ -248,9 +252,10 @@ void set_recorded_fields(TrialRecord& t, const nlohmann::json& searched,
                          const nlohmann::json& confusion, const std::string& where);
 
 // Checks each trial loaded with its evaluations as a whole: a finished trial has the
-// evaluations of epochs 1..n with no gap, and the evaluation a trial is ranked by is one of
-// them. Else UserError naming the study (`where`) and the trial.
-void check_recorded_trials(const std::vector<TrialRecord>& trials, const std::string& where);
+// evaluations of epochs 1..n with no gap, and the evaluation it is ranked by is one of them.
+// Else UserError naming the study (`where`) and the trial. A trial not finished whose ranked
+// evaluation is gone (another process is running it again) is read as ranked by none.
+void check_recorded_trials(std::vector<TrialRecord>& trials, const std::string& where);
 
 // True for TERMINATED, ERROR and PRUNED: a resumed sweep keeps these and never runs them again.
 bool is_final(TrialStatus status);

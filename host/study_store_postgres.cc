@@ -309,7 +309,8 @@ class PostgresStudyStore final : public StudyStore {
       if (!worker.empty()) {
         // claim_next made the attempt; this records its values.
         w.exec_params(
-            "UPDATE cusweep_trials SET name = $3, searched = $4, params = $5, location = $6 "
+            "UPDATE cusweep_trials SET name = $3, searched = $4, params = $5, location = $6, "
+            "objective = NULL, ranked_evaluation = NULL, confusion = NULL, error = NULL "
             "WHERE study = $1 AND number = $2",
             study_, number, t.name, to_text(t.searched), to_text(t.params), t.location);
         return true;

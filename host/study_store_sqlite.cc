@@ -570,7 +570,9 @@ class SqliteStudyStore final : public StudyStore {
         "INSERT INTO transitions (trial, attempt, status, worker) "
         "SELECT number, attempts, ?, worker FROM trials WHERE number = ?",
         "UPDATE trials SET heartbeat = " CUSWEEP_SQLITE_NOW " WHERE number = ? AND worker IS ?",
-        "UPDATE trials SET name = ?, searched = ?, params = ?, location = ? WHERE number = ?"};
+        // A new attempt: what an earlier one finished with goes, with its evaluations.
+        "UPDATE trials SET name = ?, searched = ?, params = ?, location = ?, objective = NULL, "
+        "ranked_evaluation = NULL, confusion = NULL, error = NULL WHERE number = ?"};
     for (const char* s : sql)
       statements_.push_back(std::make_unique<Statement>(db_, path_, s));
   }

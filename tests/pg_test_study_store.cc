@@ -277,18 +277,36 @@ TEST_P(SharedStoreTest, HeartbeatsKeepATrialAndSilenceHandsItOver) {
   EXPECT_EQ(trials[0].history[0]["objective"], 1.0);
 }
 
+// An interrupted trial is claimed again at once. Taken from epoch 1, what the earlier attempt
+// ended with (ranked by its second evaluation) goes with its evaluations, so the study reads as
+// whole while the new attempt runs, and after a kill -9 in it.
 TEST_P(SharedStoreTest, AnInterruptedTrialIsClaimedAgainAtOnce) {
-  create_study(*open(), quadratic_config(1, 1, 1));
+  create_study(*open(), quadratic_config(1, 1, 3));
   const auto a = open("a");
   ASSERT_EQ(a->claim_next(1, 60).kind, TrialClaim::kTrial);
   TrialRecord t = trial(0);
   ASSERT_TRUE(a->claim_trial(t));
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    a->record_evaluation(0, epoch,
+                         {{"objective", 1.0 / epoch}, {"metrics", {{"eval_loss", 1.0 / epoch}}}});
+  }
   t.status = TrialStatus::kInterrupted;  // Ctrl-C
+  t.objective = {0.5};
+  t.ranked_evaluation = 1;
   a->finish_trial(t);
-  const TrialClaim c = open("b")->claim_next(1, 60);
+  const auto b = open("b");
+  const TrialClaim c = b->claim_next(1, 60);
   EXPECT_EQ(c.kind, TrialClaim::kTrial);
   EXPECT_FALSE(c.handed_over);
   EXPECT_EQ(c.attempt, 2);
+  t.status = TrialStatus::kRunning;
+  ASSERT_TRUE(b->claim_trial(t));
+  const std::vector<TrialRecord> trials = open()->load_trials();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].status, TrialStatus::kRunning);
+  EXPECT_TRUE(trials[0].history.empty());
+  EXPECT_EQ(trials[0].ranked_evaluation, -1);
+  EXPECT_TRUE(trials[0].objective.empty());
 }
 
 // A checkpoint is written with its evaluation; a claim that continues from it keeps the

@@ -15,6 +15,7 @@
 
 #include "backend.h"
 #include "blas_kernels.h"
+#include "study_store.h"
 
 namespace {
 
@@ -452,6 +453,14 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
   const auto best_after = nlohmann::json::parse(std::ifstream(out + "/best.json"));
   EXPECT_EQ(best_after["best_trial"], best_before["best_trial"]);
   EXPECT_TRUE(fs::exists(out + "/results.csv"));
+  {
+    // While a run holds the folder, its files are its own: showing works, writing them does not.
+    const cusweep::StudyFolderLock running(out, true);
+    EXPECT_EQ(run("show " + out).status, 0);
+    const Result refused = run("show " + out + " --write-results");
+    EXPECT_EQ(refused.status, 2);
+    EXPECT_THAT(refused.output, HasSubstr("the study is in use by another cusweep"));
+  }
 
   const Result none = run("show " + ::testing::TempDir());
   EXPECT_EQ(none.status, 2);

@@ -196,6 +196,17 @@ TEST(StudyStoreTest, TrialsWithoutAStudyRowAreADamagedStudy) {
   EXPECT_EQ(fs::last_write_time(dir + "/results.csv"), csv_before);
 }
 
+// A shared study's result files never replace those of a folder's own study.
+TEST(StudyStoreTest, ASharedStudyWritesNoResultsOverAFoldersOwnStudy) {
+  const std::string dir = temp_dir("local_beside_shared");
+  EXPECT_NO_THROW(refuse_local_study_in(dir));  // no study.db
+  std::ofstream(study_path(dir)).flush();
+  EXPECT_NO_THROW(refuse_local_study_in(dir));  // an empty one records nothing
+  run(quadratic_config(2, 1), dir, ExistingStudy::kOverwrite);
+  EXPECT_THAT(user_error_of([&] { refuse_local_study_in(dir); }),
+              HasSubstr(dir + ": holds a study of its own"));
+}
+
 // The recorded config is what show and workers read: a resume refuses a study whose recorded
 // config no longer loads, though the config it brings matches the study's fingerprint.
 TEST(StudyStoreTest, AResumeRefusesARecordedConfigThatDoesNotLoad) {
