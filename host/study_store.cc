@@ -53,11 +53,14 @@ void diff(const json& recorded, const json& now, const std::string& path,
 // Where the password of scheme://user:password@host/... starts (npos when there is none) and
 // its length: between the authority's first ':' and its last '@' (a password may hold an
 // unencoded '@'; a host may not).
+// The password of scheme://user:password@host...: from the first ':' after the scheme to the
+// last '@' before any query, so that a password with '@', ':' or '/' in it (which should be
+// percent-encoded, and often is not) is hidden whole rather than cut where it seems to end.
 size_t password_span(const std::string& url, size_t* length) {
   const size_t scheme = url.find("://");
   if (scheme == std::string::npos) return std::string::npos;
   const size_t start = scheme + 3;
-  const size_t end = std::min(url.find_first_of("/?", start), url.size());
+  const size_t end = std::min(url.find('?', start), url.size());
   const size_t at = end == start ? std::string::npos : url.rfind('@', end - 1);
   if (at == std::string::npos || at < start) return std::string::npos;
   const size_t colon = url.find(':', start);

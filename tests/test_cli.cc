@@ -629,6 +629,14 @@ TEST(CliTest, StorageUrlsAreCheckedAndTheirPasswordsNeverShown) {
     EXPECT_THAT(r.output, HasSubstr("cannot connect")) << args;
     EXPECT_THAT(r.output, ::testing::Not(HasSubstr("hunter2x"))) << args;
   }
+  // A password with '@' and '/' not percent-encoded: hidden whole, and libpq's quotes of its
+  // pieces (as a host) hidden too.
+  const std::string odd = "postgresql://cusweep:Sec:r@t/pw@hunter2x@127.0.0.1:1/db";
+  const Result shown = run("show --storage '" + odd + "' --study st");
+  EXPECT_EQ(shown.status, 2) << shown.output;
+  EXPECT_THAT(shown.output, HasSubstr("postgresql://cusweep:***@127.0.0.1:1/db")) << shown.output;
+  for (const char* piece : {"t/pw", "hunter2x", "Sec:r"})
+    EXPECT_THAT(shown.output, ::testing::Not(HasSubstr(piece))) << shown.output;
   const Result env = run_shell("CUSWEEP_STORAGE=sqlite:///tmp/x.db " + std::string(CUSWEEP_BINARY) +
                                " run " + cfg + " --out " + out);
   EXPECT_EQ(env.status, 2);
