@@ -347,7 +347,7 @@ int show_command(const ShowArgs& args) {
   check_study_flag(args.study, storage);
   std::unique_ptr<StudyStore> store;
   if (!storage.empty()) {
-    store = open_postgres_study(storage, args.study);
+    store = open_postgres_study(storage, args.study, true);
     StudyInfo info;
     if (!store->load_study(&info)) {
       throw UserError(fmt::format("{}: no such study", store->where()),

@@ -134,9 +134,11 @@ bool is_postgres_url(const std::string& url);
 void check_storage_url(const std::string& url, const std::string& origin);
 
 // Opens the study `study` in the PostgreSQL database at `url`, creating cusweep's tables when
-// missing (a study is created by create_or_load_study). UserError when the server cannot be
+// missing (a study is created by create_or_load_study); `read_only` (show) creates and alters
+// nothing, so a user who may only read the tables can. UserError when the server cannot be
 // reached; no message ever holds the URL's password.
-std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const std::string& study);
+std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const std::string& study,
+                                                bool read_only = false);
 
 // The names of the studies recorded in the database at `url`, sorted.
 std::vector<std::string> list_postgres_studies(const std::string& url);

@@ -94,10 +94,16 @@ std::string first_line(const std::string& s) {
 // the password.
 class Database {
  public:
-  explicit Database(const std::string& url)
+  // `read_only`: the tables are read as they are, never created or altered, so a user who may
+  // only read them can (cusweep show).
+  explicit Database(const std::string& url, bool read_only = false)
       : url_(url), where_(redact_url(url)), password_(url_password(url)) {
     try {
       connection_ = std::make_unique<pqxx::connection>(url);
+      if (read_only) {
+        check_schema_version();
+        return;
+      }
       pqxx::work w(*connection_);
       w.exec_params("SELECT pg_advisory_xact_lock($1)", kSchemaLock);
       w.exec(kSchema);
@@ -106,10 +112,8 @@ class Database {
       const pqxx::result v = w.exec("SELECT version FROM cusweep_schema");
       if (v.empty()) {
         w.exec_params("INSERT INTO cusweep_schema (version) VALUES ($1)", kSchemaVersion);
-      } else if (v[0][0].as<int>() != kSchemaVersion) {
-        throw UserError(fmt::format("{}: study format {}; this cusweep reads format {}", where_,
-                                    v[0][0].as<int>(), kSchemaVersion),
-                        "use the cusweep version that recorded it");
+      } else {
+        check_format(v[0][0].as<int>());
       }
       w.commit();
     } catch (const pqxx::broken_connection& e) {
@@ -174,6 +178,25 @@ class Database {
   const std::string& where() const { return where_; }
 
  private:
+  // A read-only open: the recorded format must be this cusweep's, and there must be one.
+  void check_schema_version() {
+    pqxx::read_transaction r(*connection_);
+    const pqxx::result exists = r.exec("SELECT to_regclass('cusweep_schema') IS NOT NULL");
+    if (!exists[0][0].as<bool>()) {
+      throw UserError(fmt::format("{}: holds no cusweep study", where_),
+                      "cusweep run CONFIG --storage URL records one");
+    }
+    const pqxx::result v = r.exec("SELECT version FROM cusweep_schema");
+    if (!v.empty()) check_format(v[0][0].as<int>());
+  }
+
+  void check_format(int recorded) const {
+    if (recorded == kSchemaVersion) return;
+    throw UserError(fmt::format("{}: study format {}; this cusweep reads format {}", where_,
+                                recorded, kSchemaVersion),
+                    "use the cusweep version that recorded it");
+  }
+
   // The server's first line, without the password should it quote it. libpq, given a password
   // with '@', ':' or '/' not percent-encoded, quotes pieces of it as a host or a port: those
   // pieces (4 characters and longer, so that short ones do not star out common words) go too.
@@ -210,8 +233,10 @@ class Database {
 
 class PostgresStudyStore final : public StudyStore {
  public:
-  PostgresStudyStore(const std::string& url, const std::string& study)
-      : db_(url), where_(fmt::format("{} study '{}'", db_.where(), study)), study_(study) {}
+  PostgresStudyStore(const std::string& url, const std::string& study, bool read_only)
+      : db_(url, read_only),
+        where_(fmt::format("{} study '{}'", db_.where(), study)),
+        study_(study) {}
 
   std::string where() const override { return where_; }
 
@@ -541,12 +566,13 @@ class PostgresStudyStore final : public StudyStore {
 
 }  // namespace
 
-std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const std::string& study) {
-  return std::make_unique<PostgresStudyStore>(url, study);
+std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const std::string& study,
+                                                bool read_only) {
+  return std::make_unique<PostgresStudyStore>(url, study, read_only);
 }
 
 std::vector<std::string> list_postgres_studies(const std::string& url) {
-  Database db(url);
+  Database db(url, true);
   return db.run([](pqxx::work& w) {
     std::vector<std::string> names;
     for (const auto& row : w.exec("SELECT study FROM cusweep_studies ORDER BY study"))

@@ -15,12 +15,14 @@
 #include <fstream>
 #include <map>
 #include <pqxx/pqxx>
+#include <regex>
 #include <set>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "cusweep/config.h"
+#include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
 #include "results.h"
@@ -446,6 +448,51 @@ Counts finish_workers(const std::vector<pid_t>& pids, size_t first, const std::s
     EXPECT_EQ(t.history.size(), epochs) << t.name;
   }
   return postgres_counts(url, study);
+}
+
+// show opens a study read-only: a role that may only SELECT reads it (the schema is neither
+// created nor altered), and a database without cusweep's tables is said to hold no study.
+TEST(PostgresStoreTest, ARoleThatMayOnlyReadShowsAStudy) {
+  REQUIRE_SERVER(url);
+  const std::string study = unique_study("readonly");
+  {
+    const auto store = open_postgres_study(url, study);
+    store->delete_study();
+    create_study(*store, quadratic_config(2, 1, 1));
+  }
+  const std::string role = fmt::format("cusweep_reader_{}", getpid());
+  {
+    pqxx::connection admin(url);
+    pqxx::work w(admin);
+    w.exec("DROP ROLE IF EXISTS " + role);
+    w.exec("CREATE ROLE " + role + " LOGIN");
+    w.exec("GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role);
+    w.commit();
+  }
+  const std::string reader = std::regex_replace(url, std::regex("//cusweep@"), "//" + role + "@");
+  ASSERT_NE(reader, url);
+  StudyInfo info;
+  EXPECT_TRUE(open_postgres_study(reader, study, true)->load_study(&info));
+  EXPECT_EQ(info.name, "quad");
+  // Without read_only the tables' schema is checked and altered: refused for this role.
+  EXPECT_THROW(open_postgres_study(reader, study), UserError);
+  {
+    pqxx::connection admin(url);
+    pqxx::nontransaction w(admin);
+    w.exec("CREATE DATABASE " + role);
+  }
+  const std::string empty_db = std::regex_replace(url, std::regex("/cusweep_test"), "/" + role);
+  try {
+    open_postgres_study(empty_db, study, true);
+    ADD_FAILURE() << "no study there";
+  } catch (const UserError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("holds no cusweep study"));
+  }
+  pqxx::connection admin(url);
+  pqxx::nontransaction w(admin);
+  w.exec("DROP DATABASE " + role);
+  w.exec("DROP OWNED BY " + role);
+  w.exec("DROP ROLE " + role);
 }
 
 // A connection the server drops between two calls (a restart, an outage, a terminated
