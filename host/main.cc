@@ -92,6 +92,13 @@ void check_study_flag(const std::string& study, const std::string& storage) {
   }
 }
 
+// A value that may not be empty (or only blanks): says so, and what to give.
+std::function<std::string(const std::string&)> not_empty(const std::string& what) {
+  return [what](const std::string& text) -> std::string {
+    return text.find_first_not_of(" \t") == std::string::npos ? "empty; " + what : "";
+  };
+}
+
 // Command-line numbers: a check that names the value and the range, NaN included (CLI11's
 // Range lets NaN through and calls a word "not in range").
 std::function<std::string(const std::string&)> number_in(double low, double high, bool whole) {
@@ -444,18 +451,16 @@ int dispatch(int argc, char** argv) {
                    "start the new study with the finished trials of this earlier one (its "
                    "output folder, or with --storage its study name) that are trials of this "
                    "config, objectives recomputed")
-      ->check([](const std::string& v) {
-        return v.empty() ? std::string(
-                               "empty; give the output folder (or, with --storage, "
-                               "the study name) of an earlier sweep")
-                         : std::string();
-      })
+      ->check(not_empty("give the output folder (or, with --storage, the study name) of an "
+                        "earlier sweep"))
       ->excludes(resume);
   run_cmd->add_option("--storage", run.storage,
                       "keep the study in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; "
                       "default $CUSWEEP_STORAGE) and run as one worker of it");
-  run_cmd->add_option("--study", run.study,
-                      "the study's name in --storage (default the config's name)");
+  run_cmd
+      ->add_option("--study", run.study,
+                   "the study's name in --storage (default the config's name)")
+      ->check(not_empty("give the study's name, or leave --study out for the config's name"));
 
   WorkerArgs worker;
   CLI::App* worker_cmd = app.add_subcommand(
@@ -464,7 +469,8 @@ int dispatch(int argc, char** argv) {
       "workers, on any hosts)");
   worker_cmd->add_option("--storage", worker.storage,
                          "the study's database (postgresql://...; default $CUSWEEP_STORAGE)");
-  worker_cmd->add_option("--study", worker.study, "the study's name in --storage");
+  worker_cmd->add_option("--study", worker.study, "the study's name in --storage")
+      ->check(not_empty("give the study's name in --storage"));
   worker_cmd->add_option("--out", worker.out,
                          "write the whole study's result files here at the end; without "
                          "--storage, the folder whose study.db is shared");
@@ -487,7 +493,8 @@ int dispatch(int argc, char** argv) {
   show_cmd->add_option("dir", show.dir, "the sweep's output folder (holds study.db)");
   show_cmd->add_option("--storage", show.storage,
                        "the study's database (postgresql://...; default $CUSWEEP_STORAGE)");
-  show_cmd->add_option("--study", show.study, "the study's name in --storage");
+  show_cmd->add_option("--study", show.study, "the study's name in --storage")
+      ->check(not_empty("give the study's name in --storage"));
   show_cmd->add_option("--max-rows", show.max_rows, "trial rows shown in the table")
       ->capture_default_str()
       ->check(number_in(1, 100000, true));
@@ -499,8 +506,10 @@ int dispatch(int argc, char** argv) {
   CLI::App* obj_cmd = app.add_subcommand(
       "objective", "compute the objective of a JSON object of metrics and explain it");
   obj_cmd->add_option("file", objective_file, "metrics JSON file, or - for standard input");
-  obj_cmd->add_option("--objective", objective_spec,
-                      "default | METRIC | w*METRIC+... ; several separated by commas");
+  obj_cmd
+      ->add_option("--objective", objective_spec,
+                   "default | METRIC | w*METRIC+... ; several separated by commas")
+      ->check(not_empty("give \"default\" for HF's rule, or the metrics"));
   obj_cmd->add_option("--direction", direction, "minimize | maximize (one per objective)");
   obj_cmd->add_flag("--json", json_output, "print JSON");
 

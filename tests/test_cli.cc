@@ -467,6 +467,18 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
   EXPECT_THAT(none.output, HasSubstr("no study here"));
 }
 
+// Names given empty on the command line are refused, not read as left out.
+TEST(CliTest, EmptyNamesOnTheCommandLineAreRefused) {
+  const std::string cfg = quadratic_config("cli_empty_names.json", 1);
+  for (const std::string& args : std::vector<std::string>{
+           "run " + cfg + " --study ''", "run " + cfg + " --fork ' '", "worker --study ''",
+           "show --study ''", "objective /dev/null --objective ''"}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr(": empty; give")) << args;
+  }
+}
+
 // Result files with no study.db beside them (deleted, or the user's own files) are not replaced
 // by a new run or a --resume; --overwrite replaces them.
 TEST(CliTest, ResultFilesWithoutAStudyAreKeptUnlessOverwritten) {
