@@ -820,7 +820,7 @@ json explain_json(const ObjectiveValue& value, const json& metrics) {
           {"warnings", value.warnings}};
 }
 
-std::string explain_text(const ObjectiveValue& value, const json& metrics) {
+std::string explain_text(const ObjectiveValue& value, const json& metrics, bool with_warnings) {
   std::ostringstream out;
   out << "objective: " << formula(value.terms, false, &metrics) << " = "
       << format_short(value.value) << "\n";
@@ -840,8 +840,10 @@ std::string explain_text(const ObjectiveValue& value, const json& metrics) {
   }
   if (!reasons.str().empty()) out << "dropped:\n" << reasons.str();
   if (!unused.empty()) out << "not in the objective: " << join(unused, ", ") << "\n";
-  for (const auto& w : value.warnings)
-    out << "warning: " << w << "\n";
+  if (with_warnings) {
+    for (const auto& w : value.warnings)
+      out << "warning: " << w << "\n";
+  }
   return out.str();
 }
 

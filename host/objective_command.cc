@@ -71,7 +71,7 @@ void print_result(const std::vector<ObjectiveValue>& values, const json& metrics
   }
   for (size_t i = 0; i < values.size(); ++i) {
     if (values.size() > 1) out << (i > 0 ? "\n" : "") << "objective[" << i << "]\n";
-    out << explain_text(values[i], metrics);
+    out << explain_text(values[i], metrics, false);  // the warnings went to `err`
   }
 }
 

@@ -631,6 +631,7 @@ TEST(ObjectiveCommand, WarningsGoToErr) {
   ASSERT_EQ(run_objective_command("-", "", "minimize", false, in, out, err), 0);
   EXPECT_TRUE(has(err.str(), "warning: direction 'minimize' contradicts")) << err.str();
   EXPECT_TRUE(has(out.str(), "= 1.7")) << out.str();
+  EXPECT_FALSE(has(out.str(), "warning:")) << out.str();  // said once, on err
 }
 
 TEST(ObjectiveCommand, SeveralObjectivesAsJson) {

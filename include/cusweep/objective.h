@@ -78,7 +78,8 @@ std::optional<Direction> metric_direction(const std::string& metric);
 nlohmann::json explain_json(const ObjectiveValue& value, const nlohmann::json& metrics);
 
 // Human-readable multi-line explanation ("eval_accuracy 0.9 + eval_f1 0.8 = 1.7 ...").
-std::string explain_text(const ObjectiveValue& value, const nlohmann::json& metrics);
+std::string explain_text(const ObjectiveValue& value, const nlohmann::json& metrics,
+                         bool with_warnings = true);
 
 // True when a is at least as good as b in every objective and strictly better in one.
 bool dominates(const std::vector<double>& a, const std::vector<double>& b,
