@@ -1311,18 +1311,22 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
 // most likely a mistake: say so, as no checkpoint will ever be recorded.
 void warn_if_no_checkpoint_is_due(const SweepConfig& config) {
   if (config.checkpoint_every <= 0) return;
-  const auto& params = config.search_space.params();
-  const bool searched = std::any_of(params.begin(), params.end(), [](const ParamSpec& p) {
-    return p.name == "num_train_epochs";
-  });
-  const int epochs =
-      config.benchmark.active()
-          ? config.benchmark.epochs
-          : make_trial_params(config.model, config.training, json::object()).num_train_epochs;
-  if (searched || config.checkpoint_every < epochs) return;
+  // The most epochs a trial can train: the base value, or the largest the search can draw.
+  int epochs = make_trial_params(config.model, config.training, json::object()).num_train_epochs;
+  for (const ParamSpec& p : config.search_space.params()) {
+    if (p.name != "num_train_epochs") continue;
+    if (p.values.empty()) {
+      epochs = static_cast<int>(p.high);
+      continue;
+    }
+    epochs = 0;
+    for (const json& v : p.values)
+      epochs = std::max(epochs, static_cast<int>(v.get<double>()));
+  }
+  if (config.checkpoint_every < epochs) return;
   log_warning(fmt::format(
-      "{}: checkpoint_every is {} but trials train {} epochs, and none is taken after the last: "
-      "no checkpoint will be recorded",
+      "{}: checkpoint_every is {} but trials train at most {} epochs, and none is taken after the "
+      "last: no checkpoint will be recorded",
       config.path, config.checkpoint_every, epochs));
 }
 

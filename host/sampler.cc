@@ -279,6 +279,13 @@ SamplerConfig parse_sampler_config(const json& j) {
       *out = static_cast<int>(json_int_in(spec[key], std::string("sampler.") + key, min, 100000));
     }
   };
+  for (const char* key : {"n_startup_trials", "n_ei_candidates"}) {
+    if (spec.contains(key) && c.type != "tpe") {
+      throw UserError(
+          fmt::format("sampler.{} does not apply to type \"{}\" (it is for \"tpe\")", key, c.type),
+          fmt::format("remove it, or set \"type\": \"tpe\""));
+    }
+  }
   count("n_startup_trials", &c.n_startup_trials, 1);
   count("n_ei_candidates", &c.n_ei_candidates, 1);
   return c;

@@ -121,7 +121,9 @@ class MedianScheduler final : public Scheduler {
     const std::vector<double> others = at_epoch;
     at_epoch.push_back(score(value, direction_));
     if (!std::isfinite(value)) return false;
-    if (epoch <= config_.grace_period || others.size() < static_cast<size_t>(config_.min_samples)) {
+    // From the end of epoch grace_period on, as ASHA's first rung and Ray's grace period: a
+    // grace of num_train_epochs - 1 still leaves one epoch to prune at.
+    if (epoch < config_.grace_period || others.size() < static_cast<size_t>(config_.min_samples)) {
       return true;
     }
     std::vector<double> sorted = others;
@@ -213,7 +215,8 @@ SchedulerConfig parse_scheduler_config(const json& j, int max_epochs, size_t n_o
       throw UserError(fmt::format("scheduler.grace_period {} leaves nothing to prune: trials train "
                                   "{} epoch(s)",
                                   c.grace_period, max_epochs),
-                      "lower grace_period or raise num_train_epochs");
+                      "lower grace_period, or raise num_train_epochs (for a benchmark "
+                      "function, benchmark_function.epochs)");
     }
   }
   return c;

@@ -264,6 +264,16 @@ TEST(SamplerTest, ConfigErrors) {
   }
   EXPECT_THROW(parse_sampler_config({{"type", "tpe"}, {"n_startup_trials", 0}}), UserError);
   EXPECT_THROW(parse_sampler_config({{"type", "tpe"}, {"n_startup", 3}}), UserError);
+  // TPE's settings on another sampler would be ignored: refused instead.
+  for (const char* type : {"random", "halton"}) {
+    try {
+      parse_sampler_config({{"type", type}, {"n_ei_candidates", 3}});
+      ADD_FAILURE() << type;
+    } catch (const UserError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("sampler.n_ei_candidates does not apply to type \"" +
+                                      std::string(type) + "\""));
+    }
+  }
 }
 
 }  // namespace

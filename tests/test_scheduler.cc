@@ -71,7 +71,7 @@ TEST(SchedulerTest, HyperbandBracketsJudgeTrialsAtDifferentFirstRungs) {
 TEST(SchedulerTest, MedianStoppingComparesBestSoFarWithTheOthersMedian) {
   SchedulerConfig c;
   c.type = "median";
-  c.grace_period = 1;
+  c.grace_period = 2;  // judged from the end of epoch 2 on
   c.min_samples = 3;
   auto s = make_scheduler(c, Direction::kMaximize, 10);
   for (uint64_t t = 0; t < 3; ++t) {
@@ -80,7 +80,7 @@ TEST(SchedulerTest, MedianStoppingComparesBestSoFarWithTheOthersMedian) {
   }
   // Epoch 2 has 0.6, 0.7, 0.8 from others: median 0.7.
   EXPECT_TRUE(s->should_continue(3, 1, 0.2));
-  EXPECT_FALSE(s->should_continue(3, 2, 0.65));  // best so far 0.65 < 0.7
+  EXPECT_FALSE(s->should_continue(3, 2, 0.65));  // best so far 0.65 < 0.7, at epoch grace_period
   EXPECT_TRUE(s->should_continue(4, 1, 0.75));   // best so far counts earlier epochs too
   EXPECT_TRUE(s->should_continue(4, 2, 0.1));    // 0.75 >= median of 0.6, 0.7, 0.8, 0.65
 }

@@ -528,14 +528,19 @@ TEST_F(SweepTest, ACheckpointTooLargeForTheStudyIsLeftOutAndSaid) {
   RunOptions plain;
   plain.backend = "cpu";
   run_sweep(parse_sweep_config(j, "test.json", "."), plain);
+  // With the epochs searched, the largest the search can draw counts.
+  j["search_space"]["num_train_epochs"] = {1, 2};
+  j["checkpoint_every"] = 2;
+  run_sweep(parse_sweep_config(j, "test.json", "."), plain);
   set_log_sink(previous);
   ASSERT_EQ(r.trials.size(), 1u);
   EXPECT_EQ(r.trials[0].status, TrialStatus::kTerminated);
   EXPECT_EQ(r.trials[0].history.size(), 3u);
-  ASSERT_EQ(warnings.size(), 2u) << "said once per trial, then once for checkpoint_every 3";
+  ASSERT_EQ(warnings.size(), 3u) << "said once per trial, then once per checkpoint_every";
   EXPECT_THAT(warnings[0], ::testing::AllOf(HasSubstr("its checkpoint of"),
                                             HasSubstr("larger than the 1000 bytes")));
-  EXPECT_THAT(warnings[1], HasSubstr("checkpoint_every is 3 but trials train 3 epochs"));
+  EXPECT_THAT(warnings[1], HasSubstr("checkpoint_every is 3 but trials train at most 3 epochs"));
+  EXPECT_THAT(warnings[2], HasSubstr("checkpoint_every is 2 but trials train at most 2 epochs"));
 }
 
 // What can still refuse a run (its data, its backend) refuses it before the study is touched:
