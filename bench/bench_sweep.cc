@@ -472,13 +472,13 @@ int dispatch(int argc, char** argv) {
   tp->add_option("--max-trials", ta.max_trials, "first N trials only (0 = all)")
       ->check(CLI::Range(0, 1000000));
   tp->add_option("--trials", ta.trials, "n_trials override; the grid repeats past its size")
-      ->check(CLI::Range(1, 1000000));
+      ->check(CLI::Range(1, 100000));
   tp->add_option("--max-train-samples", ta.max_train_samples, "use the first N training images")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   tp->add_option("--backend", ta.backend)->capture_default_str();
   tp->add_option("--fused", ta.fused, "fused_trials override (0 = auto)")->check(CLI::Range(0, 64));
   CLI::App* oh = app.add_subcommand("overhead", "time per trial outside training");
-  oh->add_option("--trials", n_trials)->capture_default_str()->check(CLI::Range(1, 1000000));
+  oh->add_option("--trials", n_trials)->capture_default_str()->check(CLI::Range(1, 100000));
   int seeds = 10;
   CLI::App* sa = app.add_subcommand("samplers", "TPE against random search on Hartmann-6");
   sa->add_option("--seeds", seeds)->capture_default_str()->check(CLI::Range(1, 1000));
@@ -499,7 +499,7 @@ int dispatch(int argc, char** argv) {
   std::string durability_dir =
       (std::filesystem::temp_directory_path() / "cusweep_bench_durability").string();
   CLI::App* du = app.add_subcommand("durability", "cost per trial of the study (study.db)");
-  du->add_option("--trials", n_trials)->capture_default_str()->check(CLI::Range(1, 1000000));
+  du->add_option("--trials", n_trials)->capture_default_str()->check(CLI::Range(1, 100000));
   du->add_option("--epochs", epochs)->capture_default_str()->check(CLI::Range(1, 1000));
   du->add_option("--concurrency", concurrency)->capture_default_str()->check(CLI::Range(1, 4096));
   du->add_option("--dir", durability_dir, "output folders go here (the disk measured)")

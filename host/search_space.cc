@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cusweep/error.h"
+#include "cusweep/log.h"
 
 namespace cusweep {
 namespace {
@@ -187,6 +188,13 @@ void parse_range(const json& spec, const std::string& path, const std::string& t
     if (range.first > range.last) {
       throw UserError(path + ": no multiple of q=" + show(spec["q"]) + " lies in [" +
                       show(spec["low"]) + ", " + show(spec["high"]) + "]");
+    }
+    if (range.first == range.last) {
+      const double only = std::clamp(range.first * p.q, p.low, p.high);
+      log_warning(path + ": the only multiple of q=" + show(spec["q"]) + " in [" +
+                  show(spec["low"]) + ", " + show(spec["high"]) + "] is " +
+                  (integer ? json(static_cast<int64_t>(only)) : json(only)).dump() +
+                  ", so every trial gets that value");
     }
   }
 }

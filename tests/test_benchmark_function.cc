@@ -9,6 +9,7 @@
 #include "cusweep/config.h"
 #include "cusweep/error.h"
 #include "cusweep/runner.h"
+#include "log_capture.h"
 
 namespace cusweep {
 namespace {
@@ -120,6 +121,28 @@ TEST(BenchmarkFunctionTest, ConfigErrors) {
 
 json uniform(double low, double high) {
   return {{"type", "uniform"}, {"low", low}, {"high", high}};
+}
+
+TEST(BenchmarkFunctionTest, VariablesLeftOutOfTheSearchSpaceAreNamed) {
+  const auto warnings_of = [](const json& j) {
+    const Warnings warnings;
+    parse_sweep_config(j, "b.json", ".");
+    return warnings.logged;
+  };
+  json j = {{"name", "b"},
+            {"benchmark_function", "branin"},
+            {"n_trials", 4},
+            {"search_space", {{"x1", uniform(-5, 10)}}}};
+  EXPECT_THAT(warnings_of(j), ::testing::ElementsAre("search_space leaves a variable of branin at "
+                                                     "the middle of its domain: x2 = 7.5"));
+  j["search_space"]["x2"] = uniform(0, 15);
+  EXPECT_TRUE(warnings_of(j).empty());
+  j["benchmark_function"] = "hartmann6";
+  j["search_space"] = {{"x1", uniform(0, 1)}, {"x3", uniform(0, 1)}};
+  EXPECT_THAT(
+      warnings_of(j),
+      ::testing::ElementsAre("search_space leaves variables of hartmann6 at the middle of their "
+                             "domains: x2 = 0.5, x4 = 0.5, x5 = 0.5, x6 = 0.5"));
 }
 
 TEST(BenchmarkFunctionTest, RandomSearchOnBraninGetsCloseToTheMinimum) {

@@ -9,7 +9,7 @@
 
 #include "cusweep/config.h"
 #include "cusweep/error.h"
-#include "cusweep/log.h"
+#include "log_capture.h"
 
 namespace cusweep {
 namespace {
@@ -60,13 +60,9 @@ TEST(ConfigTest, ParsesAValidConfig) {
 
 // Warnings logged while parsing `j`.
 std::vector<std::string> warnings_of(const json& j) {
-  std::vector<std::string> logged;
-  const LogSink previous = set_log_sink([&](LogLevel level, const std::string& m) {
-    if (level >= LogLevel::kWarning) logged.push_back(m);
-  });
+  const Warnings warnings;
   parse_sweep_config(j, "cfg.json", ".");
-  set_log_sink(previous);
-  return logged;
+  return warnings.logged;
 }
 
 TEST(ConfigTest, NothingSearchedWithSeveralTrialsIsPointedOut) {
@@ -246,7 +242,17 @@ TEST(ConfigTest, ModelAndNameChecks) {
 TEST(ConfigTest, RangesOfNumbers) {
   json j = base();
   j["seed"] = json::parse("18446744073709551615");
-  EXPECT_THAT(error_of(j), HasSubstr("seed is out of range: 18446744073709551615"));
+  EXPECT_THAT(error_of(j), HasSubstr("seed must be an integer in [0, 9223372036854775807], got "
+                                     "18446744073709551615"));
+  for (const json seed : {json(1e19), json(-1)}) {  // the range allowed, not int64's
+    j["seed"] = seed;
+    EXPECT_THAT(error_of(j), HasSubstr("seed must be an integer in [0, 9223372036854775807], got " +
+                                       seed.dump()));
+  }
+  j = base();
+  j["search_space"]["seed"] = {{"type", "randint"}, {"low", -1}, {"high", 5}};
+  EXPECT_THAT(error_of(j), HasSubstr("search_space.seed.low must be an integer in [0, "
+                                     "9223372036854775807], got -1"));
 
   j = base();
   j["report_interval_s"] = 1e308;
@@ -254,7 +260,7 @@ TEST(ConfigTest, RangesOfNumbers) {
 
   j = base();
   j["n_trials"] = 1e30;
-  EXPECT_THAT(error_of(j), HasSubstr("n_trials must be an integer in [1, 1000000], got 1e+30"));
+  EXPECT_THAT(error_of(j), HasSubstr("n_trials must be an integer in [1, 100000], got 1e+30"));
   j = base();
   j["checkpoint_every"] = 1e20;  // beyond int64: the allowed range is still named
   EXPECT_THAT(error_of(j), HasSubstr("checkpoint_every (epochs; 0 = off) must be an integer in "

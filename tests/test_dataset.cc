@@ -16,7 +16,7 @@
 
 #include "cusweep/dataset.h"
 #include "cusweep/error.h"
-#include "cusweep/log.h"
+#include "log_capture.h"
 
 namespace cusweep {
 namespace {
@@ -40,18 +40,6 @@ std::string user_error(F&& f, std::string* hint = nullptr) {
   ADD_FAILURE() << "expected a UserError";
   return "";
 }
-
-// Collects the warnings logged while it lives.
-struct Warnings {
-  std::vector<std::string> logged;
-  LogSink previous = set_log_sink([this](LogLevel level, const std::string& m) {
-    if (level >= LogLevel::kWarning) logged.push_back(m);
-  });
-  Warnings() = default;
-  Warnings(const Warnings&) = delete;
-  Warnings& operator=(const Warnings&) = delete;
-  ~Warnings() { set_log_sink(previous); }
-};
 
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),

@@ -12,6 +12,7 @@
 
 #include "cusweep/error.h"
 #include "cusweep/search_space.h"
+#include "log_capture.h"
 
 namespace cusweep {
 namespace {
@@ -535,6 +536,24 @@ TEST(SearchSpaceErrorTest, MissingKeysAndBadQ) {
   std::tie(message, hint) =
       parse_error({{"dropout", {{"type", "quniform"}, {"low", 0.1}, {"high", 0.2}, {"q", 1}}}});
   EXPECT_THAT(message, HasSubstr("search_space.dropout: no multiple of q=1 lies in [0.1, 0.2]"));
+}
+
+// A quantized range that holds a single multiple of q searches nothing: parsed, with a warning.
+TEST(SearchSpaceErrorTest, QuantizedRangeWithOneValueIsPointedOut) {
+  Warnings warnings;
+  const SearchSpace one =
+      parse({{"dropout", {{"type", "quniform"}, {"low", 0.1}, {"high", 0.3}, {"q", 0.25}}},
+             {"epochs", {{"type", "qrandint"}, {"low", 3}, {"high", 9}, {"q", 5}}}});
+  parse({{"dropout", {{"type", "quniform"}, {"low", 0}, {"high", 0.3}, {"q", 0.1}}}});
+  EXPECT_THAT(warnings.logged,
+              ::testing::ElementsAre("search_space.dropout: the only multiple of q=0.25 in "
+                                     "[0.1, 0.3] is 0.25, so every trial gets that value",
+                                     "search_space.epochs: the only multiple of q=5 in "
+                                     "[3, 9] is 5, so every trial gets that value"));
+  for (uint64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(one.sample(7, i)["dropout"].get<double>(), 0.25);
+    EXPECT_EQ(one.sample(7, i)["epochs"].get<int64_t>(), 5);
+  }
 }
 
 TEST(SearchSpaceErrorTest, CustomKeyPathAppearsInMessages) {
