@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cusweep/error.h"
+#include "cusweep/log.h"
 #include "cusweep/objective.h"
 #include "cusweep/search_space.h"
 
@@ -164,6 +165,7 @@ ForkedTrials fork_trials(const SweepConfig& config, const std::string& tag, Stud
   }
   SweepConfig recorded;
   try {
+    const QuietWarnings quiet;  // said when that study ran
     recorded = parse_sweep_config(info.config, info.config_path, info.base_dir);
   } catch (const UserError& e) {
     throw UserError(

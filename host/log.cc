@@ -24,6 +24,8 @@ LogLevel& current_level() {
   return level;
 }
 
+thread_local int quiet_depth = 0;  // QuietWarnings alive on this thread
+
 }  // namespace
 
 LogSink set_log_sink(LogSink sink) {
@@ -45,7 +47,15 @@ LogLevel log_level() {
 void log(LogLevel level, const std::string& message) {
   std::lock_guard<std::mutex> lock(sink_mutex());
   if (level < current_level() || !current_sink()) return;
+  if (quiet_depth > 0 && level < LogLevel::kError) return;
   current_sink()(level, message);
+}
+
+QuietWarnings::QuietWarnings() {
+  ++quiet_depth;
+}
+QuietWarnings::~QuietWarnings() {
+  --quiet_depth;
 }
 
 const char* log_level_name(LogLevel level) {

@@ -300,6 +300,7 @@ OpenedStudy open_study(const SweepConfig& config, const RunOptions& options,
   // The config this run brings was compared by fingerprint; the recorded one is what `cusweep
   // show` and workers read, so a study whose config no longer loads is refused here too.
   try {
+    const QuietWarnings quiet;  // the config this run brings said them
     parse_sweep_config(info.config, info.config_path, info.base_dir);
   } catch (const UserError& e) {
     throw UserError(fmt::format("{}: the study is damaged: its recorded config does not load: {}",

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "cusweep/dataset.h"
+#include "cusweep/log.h"
 #include "json_util.h"
 #include "results.h"
 
@@ -382,6 +383,7 @@ StudySnapshot read_study(StudyStore& store) {
   }
   StudySnapshot s;
   try {
+    const QuietWarnings quiet;  // said when the study ran
     s.config = parse_sweep_config(info.config, info.config_path, info.base_dir);
   } catch (const UserError& e) {
     throw UserError(

@@ -26,6 +26,7 @@
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
+#include "log_capture.h"
 #include "results.h"
 #include "study_store.h"
 #include "study_test_util.h"
@@ -252,6 +253,35 @@ TEST(ResumeTest, KeepsFinishedTrialsBitForBitAndContinuesTheNumbering) {
   while (std::getline(jsonl, line))
     ++lines;
   EXPECT_EQ(lines, 15u);  // the kept trials are in the result files too
+}
+
+// The config's warnings are said when it is read, not again when a resume, a fork or show reads
+// the copy the study recorded.
+TEST(ResumeTest, TheRecordedConfigsWarningsAreNotRepeated) {
+  const std::string dir = temp_dir("warned_once");
+  const json j = quadratic_config(2, 1);  // x3 and x4 are left at 0.5, with a warning
+  {
+    const Warnings warnings;
+    run(j, dir);
+    EXPECT_THAT(warnings.logged, ::testing::ElementsAre(HasSubstr("x3 = 0.5, x4 = 0.5")));
+  }
+  SweepConfig config;
+  {
+    const Warnings warnings;
+    config = parse_sweep_config(quadratic_config(3, 1), "quad.json", ".");
+    EXPECT_EQ(warnings.logged.size(), 1u);
+  }
+  const Warnings warnings;
+  RunOptions options;
+  options.out_dir = dir;
+  options.existing_study = ExistingStudy::kResume;
+  EXPECT_EQ(run_sweep(config, options).resumed_trials, 2u);
+  options.out_dir = temp_dir("warned_once_fork");
+  options.existing_study = ExistingStudy::kRefuse;
+  options.fork_from = dir;
+  EXPECT_EQ(run_sweep(config, options).forked_trials, 3u);
+  EXPECT_EQ(read_study(dir).result.trials.size(), 3u);
+  EXPECT_THAT(warnings.logged, ::testing::IsEmpty());
 }
 
 TEST(ResumeTest, ARunningTrialRunsAgainFromItsFirstEpochWithItsValues) {

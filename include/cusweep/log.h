@@ -32,4 +32,14 @@ inline void log_error(const std::string& m) {
 
 const char* log_level_name(LogLevel level);
 
+// While one lives, the warnings (and infos) this thread logs are dropped; errors still go
+// through. For a recorded config read again: its warnings were said when it was first run.
+class QuietWarnings {
+ public:
+  QuietWarnings();
+  ~QuietWarnings();
+  QuietWarnings(const QuietWarnings&) = delete;
+  QuietWarnings& operator=(const QuietWarnings&) = delete;
+};
+
 }  // namespace cusweep
