@@ -226,7 +226,9 @@ void validate_search_space(const SearchSpace& space) {
     const int64_t high_int = static_cast<int64_t>(spec.high) - (spec.kind == ParamKind::kRandInt);
     const json high = integer ? json(high_int) : json(spec.high);
     apply_key(scratch, spec.name, low, key + ".low");
-    apply_key(scratch, spec.name, high, key + ".high");
+    apply_key(
+        scratch, spec.name, high,
+        key + (spec.kind == ParamKind::kRandInt ? ".high - 1 (randint's largest draw)" : ".high"));
   }
 }
 
@@ -350,6 +352,18 @@ void check_objective(const SweepConfig& c, const json& metric_keys) {
       if (text.find("'" + wanted + "'") != std::string::npos && !metric_keys.contains(wanted)) {
         hint = fmt::format("add \"{}\" to \"metrics\" to have {} computed", m, wanted);
       }
+    }
+    // A function of several objectives (zdt1) left with the default objective, their sum.
+    const std::vector<std::string> outputs =
+        c.benchmark.active() ? benchmark_outputs(c.benchmark.function) : std::vector<std::string>{};
+    if (outputs.size() > 1 && c.objective.objectives.size() == 1) {
+      std::string names, directions;
+      for (const std::string& o : outputs) {
+        names += fmt::format("{}\"{}\"", names.empty() ? "" : ", ", o);
+        directions += fmt::format("{}\"minimize\"", directions.empty() ? "" : ", ");
+      }
+      hint = fmt::format("{} has {} objectives: give \"objective\": [{}] and \"direction\": [{}]",
+                         c.benchmark.function, outputs.size(), names, directions);
     }
     throw UserError(std::string("objective: ") + e.what(), hint);
   }
@@ -531,6 +545,16 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
                                const std::string& base_dir) {
   if (!j.is_object()) {
     throw UserError(fmt::format("the config must be a JSON object, got {}", json_type_name(j)));
+  }
+  for (const auto& item : j.items()) {  // a model or training setting one level too high
+    const bool model = contains(model_keys(), item.key());
+    if (contains(kTopLevelKeys, item.key()) || !(model || contains(training_keys(), item.key())))
+      continue;
+    const char* section = model ? "model" : "training";
+    throw UserError(
+        fmt::format("unknown key '{}': it is a setting of \"{}\"", item.key(), section),
+        fmt::format("move it into \"{}\": {{\"{}\": ...}}, or into \"search_space\" to search it",
+                    section, item.key()));
   }
   check_known_keys(j, kTopLevelKeys, "");
   // null is not "left out": a config written by a program with a value missing should not

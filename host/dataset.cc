@@ -277,6 +277,11 @@ void parse_csv_keys(const nlohmann::json& j, const std::string& base_dir,
     const auto& value = j.at("label_column");
     if (value.is_string()) {
       config->label_column = value.get<std::string>();
+      if (config->label_column.empty()) {
+        throw UserError(key + " is empty",
+                        "give a column name or an integer index (negative counts from the end), "
+                        "or leave it out for the last column");
+      }
     } else if (value.is_number_integer()) {
       config->label_column = std::to_string(value.get<int64_t>());
     } else {

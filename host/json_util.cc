@@ -28,8 +28,21 @@ const char* json_type_name(const json& v) {
   return "null";
 }
 
+std::string dump_text(const json& v, int indent) {
+  return v.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+bool is_utf8(const std::string& s) {
+  try {
+    (void)json(s).dump();  // the strict handler throws on the first byte that is not UTF-8
+    return true;
+  } catch (const json::type_error&) {
+    return false;
+  }
+}
+
 std::string json_excerpt(const json& v) {
-  std::string text = v.dump();
+  std::string text = dump_text(v);
   constexpr size_t kMax = 60;
   if (text.size() > kMax) text = text.substr(0, kMax) + (v.is_string() ? "...\"" : "...");
   return text;

@@ -13,6 +13,12 @@ namespace cusweep {
 const char* json_type_name(const nlohmann::json& v);
 // The value as JSON text for an error message, cut to about 60 characters.
 std::string json_excerpt(const nlohmann::json& v);
+// v.dump(indent), where bytes of its strings that are not UTF-8 become U+FFFD instead of an
+// exception: for result files and messages, which must not fail on a string read from a file
+// name, an exception's text or a damaged study.
+std::string dump_text(const nlohmann::json& v, int indent = -1);
+// True when `s` is UTF-8 text.
+bool is_utf8(const std::string& s);
 double json_number(const nlohmann::json& v, const std::string& key);
 int64_t json_int(const nlohmann::json& v, const std::string& key);
 std::string json_string(const nlohmann::json& v, const std::string& key);

@@ -93,6 +93,9 @@ void check_study_flag(const std::string& study, const std::string& storage) {
 }
 
 // A value that may not be empty (or only blanks): says so, and what to give.
+constexpr const char* kStorageWanted =
+    "give a postgresql:// URL, or leave --storage out for the output folder's study.db";
+
 std::function<std::string(const std::string&)> not_empty(const std::string& what) {
   return [what](const std::string& text) -> std::string {
     return text.find_first_not_of(" \t") == std::string::npos ? "empty; " + what : "";
@@ -383,7 +386,7 @@ int show_command(const ShowArgs& args) {
     } else {
       lock = std::make_unique<StudyFolderLock>(out, true);
     }
-    ResultsWriter writer(out, study.config);
+    ResultsWriter writer(out, study.config, true);  // the study's own files: kept until replaced
     writer.finish(result);
     std::printf("Results: %s/{trials.jsonl,results.csv,best.json} written from the study\n",
                 out.c_str());
@@ -454,9 +457,11 @@ int dispatch(int argc, char** argv) {
       ->check(not_empty("give the output folder (or, with --storage, the study name) of an "
                         "earlier sweep"))
       ->excludes(resume);
-  run_cmd->add_option("--storage", run.storage,
-                      "keep the study in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; "
-                      "default $CUSWEEP_STORAGE) and run as one worker of it");
+  run_cmd
+      ->add_option("--storage", run.storage,
+                   "keep the study in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; "
+                   "default $CUSWEEP_STORAGE) and run as one worker of it")
+      ->check(not_empty(kStorageWanted));
   run_cmd
       ->add_option("--study", run.study,
                    "the study's name in --storage (default the config's name)")
@@ -467,8 +472,10 @@ int dispatch(int argc, char** argv) {
       "worker",
       "join a recorded study and run its trials until none is left (any number of "
       "workers, on any hosts)");
-  worker_cmd->add_option("--storage", worker.storage,
-                         "the study's database (postgresql://...; default $CUSWEEP_STORAGE)");
+  worker_cmd
+      ->add_option("--storage", worker.storage,
+                   "the study's database (postgresql://...; default $CUSWEEP_STORAGE)")
+      ->check(not_empty(kStorageWanted));
   worker_cmd->add_option("--study", worker.study, "the study's name in --storage")
       ->check(not_empty("give the study's name in --storage"));
   worker_cmd->add_option("--out", worker.out,
@@ -491,8 +498,10 @@ int dispatch(int argc, char** argv) {
   CLI::App* show_cmd = app.add_subcommand(
       "show", "print the study recorded in a sweep's output folder: trials, best trial, objective");
   show_cmd->add_option("dir", show.dir, "the sweep's output folder (holds study.db)");
-  show_cmd->add_option("--storage", show.storage,
-                       "the study's database (postgresql://...; default $CUSWEEP_STORAGE)");
+  show_cmd
+      ->add_option("--storage", show.storage,
+                   "the study's database (postgresql://...; default $CUSWEEP_STORAGE)")
+      ->check(not_empty(kStorageWanted));
   show_cmd->add_option("--study", show.study, "the study's name in --storage")
       ->check(not_empty("give the study's name in --storage"));
   show_cmd->add_option("--max-rows", show.max_rows, "trial rows shown in the table")

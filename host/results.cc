@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cusweep/error.h"
+#include "json_util.h"
 
 namespace cusweep {
 namespace {
@@ -32,7 +33,7 @@ std::string csv_field(const json& v) {
     const double x = v.get<double>();
     return std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf";
   }
-  std::string s = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+  std::string s = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : dump_text(v);
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string quoted = "\"";
   for (char c : s)
@@ -236,21 +237,24 @@ ResultsWriter::~ResultsWriter() {
 
 void ResultsWriter::trial_finished(const TrialRecord& t) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const std::string line = trial_json(t).dump() + "\n";
+  const std::string line = dump_text(trial_json(t)) + "\n";
   std::fwrite(line.data(), 1, line.size(), jsonl_);
   std::fflush(jsonl_);
 }
 
 void ResultsWriter::finish(const SweepResult& result) {
   std::lock_guard<std::mutex> lock(mutex_);
+  // All three made before any is written: a file is replaced only by a whole one.
   std::string jsonl;
   for (const auto& t : result.trials)
-    jsonl += trial_json(t).dump() + "\n";
+    jsonl += dump_text(trial_json(t)) + "\n";
+  const std::string csv = results_csv(result);
+  const std::string best = dump_text(best_json(result, config_), 2) + "\n";
   std::fclose(jsonl_);
   jsonl_ = nullptr;
   write_atomically(dir_, "trials.jsonl", jsonl);
-  write_atomically(dir_, "results.csv", results_csv(result));
-  write_atomically(dir_, "best.json", best_json(result, config_).dump(2) + "\n");
+  write_atomically(dir_, "results.csv", csv);
+  write_atomically(dir_, "best.json", best);
 }
 
 }  // namespace cusweep

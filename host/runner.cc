@@ -1312,6 +1312,14 @@ SweepResult execute(const SweepConfig& config, const RunOptions& options, Opened
 // most likely a mistake: say so, as no checkpoint will ever be recorded.
 void warn_if_no_checkpoint_is_due(const SweepConfig& config) {
   if (config.checkpoint_every <= 0) return;
+  if (config.benchmark.active()) {
+    log_warning(
+        fmt::format("{}: checkpoint_every has nothing to keep: benchmark_function trials "
+                    "train no model, and a stopped one evaluates again from its first "
+                    "epoch",
+                    config.path));
+    return;
+  }
   // The most epochs a trial can train: the base value, or the largest the search can draw.
   int epochs = make_trial_params(config.model, config.training, json::object()).num_train_epochs;
   for (const ParamSpec& p : config.search_space.params()) {

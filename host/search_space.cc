@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -327,7 +329,11 @@ double log_uniform_in(double low, double high, Rng& rng) {
 double quantize(double x, const ParamSpec& p) {
   const QuantizedRange range = quantized_range(p);
   const double k = std::clamp(std::round(x / p.q), range.first, range.last);
-  return std::clamp(k * p.q, p.low, p.high);
+  // k * q in binary is often a hair off the decimal meant (43 * 0.001 = 0.043000000000000003,
+  // as results.csv would show it): 15 significant digits make it 0.043, still on the grid.
+  char text[32];
+  std::snprintf(text, sizeof text, "%.15g", k * p.q);
+  return std::clamp(std::strtod(text, nullptr), p.low, p.high);
 }
 
 int64_t sample_int(const ParamSpec& p, Rng& rng) {

@@ -90,6 +90,22 @@ std::string first_line(const std::string& s) {
   return s.substr(0, s.find('\n'));
 }
 
+// libpq waits for a server's answer without limit unless told: a host that takes the connection
+// and never answers held run, worker and show until they were killed. kConnectTimeoutS unless
+// the URL sets connect_timeout itself.
+constexpr int kConnectTimeoutS = 10;
+std::string with_connect_timeout(const std::string& url) {
+  const size_t query = url.find('?');
+  if (query != std::string::npos && url.find("connect_timeout=", query) != std::string::npos)
+    return url;
+  const char last = url.empty() ? ' ' : url.back();
+  return url +
+         (query == std::string::npos   ? "?"
+          : last == '?' || last == '&' ? ""
+                                       : "&") +
+         fmt::format("connect_timeout={}", kConnectTimeoutS);
+}
+
 // A connection to the database at `url` with cusweep's tables, and messages that never show
 // the password.
 class Database {
@@ -97,9 +113,9 @@ class Database {
   // `read_only`: the tables are read as they are, never created or altered, so a user who may
   // only read them can (cusweep show).
   explicit Database(const std::string& url, bool read_only = false)
-      : url_(url), where_(redact_url(url)), password_(url_password(url)) {
+      : url_(with_connect_timeout(url)), where_(redact_url(url)), password_(url_password(url)) {
     try {
-      connection_ = std::make_unique<pqxx::connection>(url);
+      connection_ = std::make_unique<pqxx::connection>(url_);
       if (read_only) {
         check_schema_version();
         return;
@@ -117,7 +133,15 @@ class Database {
       }
       w.commit();
     } catch (const pqxx::broken_connection& e) {
-      throw UserError(fmt::format("{}: cannot connect: {}", where_, scrub(e.what())),
+      const std::string why = scrub(e.what());
+      if (why.find("timeout expired") != std::string::npos) {
+        throw UserError(
+            fmt::format("{}: cannot connect: no answer from the server in time ({})", where_, why),
+            fmt::format("is it a PostgreSQL server? A slow one may be given longer with "
+                        "?connect_timeout=SECONDS in the URL (default {})",
+                        kConnectTimeoutS));
+      }
+      throw UserError(fmt::format("{}: cannot connect: {}", where_, why),
                       password_.find_first_of("@:/") != std::string::npos
                           ? "in a URL, '@', ':' and '/' in a password are written %40, %3A "
                             "and %2F"

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "json_util.h"
 #include "study_store.h"
 
 namespace cusweep {
@@ -128,9 +129,17 @@ class Statement {
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const { return sqlite3_column_double(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string text(int col) const {
+  // A text column; bytes that are not UTF-8 (cusweep writes none) are a damaged study. `of`
+  // says whose column it is: "the study's", "trial 3's".
+  std::string text(int col, const std::string& of = "a row's") const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
+    std::string s = p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
+    if (!is_utf8(s)) {
+      throw UserError(fmt::format("{}: the study is damaged: {} {} is not UTF-8 text: {}", path_,
+                                  of, sqlite3_column_name(stmt_, col), json_excerpt(s)),
+                      kDamagedStudyHint);
+    }
+    return s;
   }
   std::string blob(int col) const {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
@@ -156,6 +165,11 @@ class Statement {
 class SqliteStudyStore final : public StudyStore {
  public:
   SqliteStudyStore(const std::string& path, bool read_only) : path_(path), read_only_(read_only) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {  // SQLite would say "disk I/O error"
+      throw UserError(fmt::format("{}: is a folder, not a study", path),
+                      "study.db is the file cusweep records a sweep in; move the folder away");
+    }
     const int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     // Reading a WAL database needs its -shm file, which a reader creates if it is missing: in
     // a folder this user may not write, read the file as it is (immutable), as no writer runs
@@ -436,7 +450,11 @@ class SqliteStudyStore final : public StudyStore {
         ++k;
       if (k == trials.size() || trials[k].index != trial) continue;
       TrialRecord& t = trials[k];
-      const std::string entry = evaluations.is_null(2) ? "" : evaluations.text(2);
+      const std::string entry =
+          evaluations.is_null(2)
+              ? ""
+              : evaluations.text(2, fmt::format("trial {}'s evaluation of epoch {}:", t.name,
+                                                evaluations.integer(1)));
       t.history.push_back(checked_evaluation(evaluations.is_null(2) ? nullptr : &entry, path_,
                                              t.name, evaluations.integer(1)));
       t.epochs_done = static_cast<int>(evaluations.integer(1));
@@ -618,11 +636,11 @@ class SqliteStudyStore final : public StudyStore {
                      "FROM study WHERE id = 1");
     if (!select.step()) return false;
     if (info != nullptr) {
-      info->name = select.text(0);
-      info->tag = select.text(1);
+      info->name = select.text(0, "the study's");
+      info->tag = select.text(1, "the study's");
       info->config = select.json_at(2);
-      info->config_path = select.text(3);
-      info->base_dir = select.text(4);
+      info->config_path = select.text(3, "the study's");
+      info->base_dir = select.text(4, "the study's");
       info->fingerprint = select.json_at(5);
       info->summary = select.json_at(6);
     }
@@ -633,12 +651,13 @@ class SqliteStudyStore final : public StudyStore {
   TrialRecord trial_from_row(const Statement& row) const {
     TrialRecord t;
     t.index = static_cast<uint64_t>(row.integer(0));
-    t.name = row.text(1);
-    t.status = parse_trial_status(row.text(2), path_, t.name);
+    const std::string of = fmt::format("trial number {}'s", t.index);
+    t.name = row.text(1, of);
+    t.status = parse_trial_status(row.text(2, of), path_, t.name);
     set_recorded_fields(t, row.json_at(3), row.json_at(4), row.json_at(6), row.json_at(8), path_);
-    t.location = row.text(5);
+    t.location = row.text(5, of);
     t.ranked_evaluation = row.is_null(7) ? -1 : static_cast<int>(row.integer(7));
-    t.error = row.text(9);
+    t.error = row.text(9, of);
     t.runtime_s = row.real(10);
     return t;
   }

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "json_util.h"
+
 namespace cusweep {
 namespace {
 
@@ -67,7 +69,7 @@ std::string format_value(const json& v) {
   }
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "";
-  return v.dump();
+  return dump_text(v);
 }
 
 TrialTable::TrialTable(const SweepConfig& config, std::vector<Direction> directions,
@@ -251,7 +253,7 @@ std::string final_report(const SweepResult& result, const SweepConfig& config) {
     out += fmt::format("  {}  objective {}  (evaluation {} of {}, {} scope)\n", t.name,
                        format_objective(t.objective), t.ranked_evaluation + 1, t.history.size(),
                        objective_scope_name(config.objective_scope));
-    out += "  hyperparameters: " + t.searched.dump() + "\n";
+    out += "  hyperparameters: " + dump_text(t.searched) + "\n";
     const json& metrics = t.history[t.ranked_evaluation]["metrics"];
     for (const ObjectiveValue& v : t.explanation) {
       std::string text = explain_text(v, metrics);

@@ -1,16 +1,21 @@
 // The cusweep binary as a user runs it: exit statuses, error messages, output files.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <utility>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backend.h"
@@ -259,6 +264,12 @@ TEST(CliTest, BadMaxRowsAndResultPathTakenByAFolderExitTwoBeforeTraining) {
   const Result r = run("run " + cfg + " --backend cpu --quiet --out " + out);
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("results.csv: is a folder"));
+  // show, on a folder where study.db is a folder: said so, not SQLite's "disk I/O error".
+  const std::string shown = ::testing::TempDir() + "/cli_folder_show";
+  fs::create_directories(shown + "/study.db");
+  const Result s = run("show " + shown);
+  EXPECT_EQ(s.status, 2) << s.output;
+  EXPECT_THAT(s.output, HasSubstr(shown + "/study.db: is a folder, not a study"));
 }
 
 TEST(CliTest, TrialThatCannotFitInMemoryFailsWithTheFigure) {
@@ -472,7 +483,8 @@ TEST(CliTest, EmptyNamesOnTheCommandLineAreRefused) {
   const std::string cfg = quadratic_config("cli_empty_names.json", 1);
   for (const std::string& args : std::vector<std::string>{
            "run " + cfg + " --study ''", "run " + cfg + " --fork ' '", "worker --study ''",
-           "show --study ''", "objective /dev/null --objective ''"}) {
+           "show --study ''", "objective /dev/null --objective ''", "run " + cfg + " --storage ''",
+           "worker --storage '' --study s", "show --storage ''"}) {
     const Result r = run(args);
     EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
     EXPECT_THAT(r.output, HasSubstr(": empty; give")) << args;
@@ -649,6 +661,31 @@ TEST(CliTest, StorageUrlsAreCheckedAndTheirPasswordsNeverShown) {
   EXPECT_THAT(shown.output, HasSubstr("postgresql://cusweep:***@127.0.0.1:1/db")) << shown.output;
   for (const char* piece : {"t/pw", "hunter2x", "Sec:r"})
     EXPECT_THAT(shown.output, ::testing::Not(HasSubstr(piece))) << shown.output;
+  // A server that takes the connection and never answers: refused once the connect timeout
+  // (10 s unless the URL sets connect_timeout) has passed, not waited on without end.
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(listen(silent, 8), 0);  // the kernel completes the handshake; nothing ever answers
+  ASSERT_EQ(getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string mute =
+      fmt::format("postgresql://cusweep:hunter2x@127.0.0.1:{}/db", ntohs(address.sin_port));
+  for (const std::string& url : {mute, mute + "?connect_timeout=2"}) {
+    const auto start = std::chrono::steady_clock::now();
+    const Result r = run("show --storage '" + url + "' --study st");
+    const double waited_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("cannot connect: no answer from the server in time"));
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("hunter2x")));
+    EXPECT_LT(waited_s, url == mute ? 30 : 9) << url;  // 10 s and 2 s, with room for a busy CI
+  }
+  close(silent);
+
   const Result env = run_shell("CUSWEEP_STORAGE=sqlite:///tmp/x.db " + std::string(CUSWEEP_BINARY) +
                                " run " + cfg + " --out " + out);
   EXPECT_EQ(env.status, 2);

@@ -86,6 +86,14 @@ TEST(ConfigTest, UnknownKeysAreErrorsWithSuggestions) {
   EXPECT_THAT(error_of(j), HasSubstr("did you mean 'n_trials'?"));
 
   j = base();
+  j["learning_rate"] = 0.1;  // a training setting one level too high
+  EXPECT_THAT(error_of(j),
+              HasSubstr("unknown key 'learning_rate': it is a setting of \"training\""));
+  j = base();
+  j["activation"] = "relu";
+  EXPECT_THAT(error_of(j), HasSubstr("unknown key 'activation': it is a setting of \"model\""));
+
+  j = base();
   j["search_space"]["learnin_rate"] = json::array({0.1});
   EXPECT_THAT(error_of(j), HasSubstr("learning_rate"));
 }
@@ -211,6 +219,13 @@ TEST(ConfigTest, SearchSpaceDrawsMustFitIntegerFields) {
   j = base();
   j["search_space"] = {{"momentum", {{"type", "qrandint"}, {"low", 0}, {"high", 1}, {"q", 1}}}};
   EXPECT_THAT(error_of(j), HasSubstr("search_space.momentum.high"));
+  // randint's high is exclusive: the value checked, high - 1, is said to be that.
+  j = base();
+  j["search_space"] = {
+      {"per_device_train_batch_size", {{"type", "randint"}, {"low", 16}, {"high", 1e9}}}};
+  EXPECT_THAT(error_of(j), HasSubstr("search_space.per_device_train_batch_size.high - 1 "
+                                     "(randint's largest draw)"));
+  EXPECT_THAT(error_of(j), HasSubstr("999999999"));
 }
 
 TEST(ConfigTest, ModelAndNameChecks) {

@@ -929,6 +929,7 @@ TEST_F(DatasetConfigTest, WrongTypesAndValuesNameKeyValueAndExpectation) {
   EXPECT_THAT(error_for("eval_fraction", "0.2"), HasSubstr("a number"));
   EXPECT_THAT(error_for("label_column", 1.5),
               AllOf(HasSubstr("data.label_column"), HasSubstr("1.5"), HasSubstr("integer")));
+  EXPECT_THAT(error_for("label_column", ""), HasSubstr("data.label_column is empty"));
   EXPECT_THAT(error_for("num_classes", "ten"),
               AllOf(HasSubstr("data.num_classes"), HasSubstr("\"ten\"")));
   EXPECT_THAT(error_for("num_classes", 1), HasSubstr("at least 2"));

@@ -206,6 +206,23 @@ TEST(SearchSpaceTest, QUniformGivesMultiplesOfQIncludingBothEnds) {
   EXPECT_EQ(steps.size(), 11u);  // 0.0, 0.1, ..., 1.0
 }
 
+// A multiple of q is the decimal meant, as results show it: 43 * 0.001 is 0.043, not the
+// 0.043000000000000003 the product gives in binary.
+TEST(SearchSpaceTest, MultiplesOfQAreTheDecimalsMeant) {
+  const auto x = as_doubles(
+      draw({{"type", "qloguniform"}, {"low", 0.001}, {"high", 0.1}, {"q", 0.001}}, "dropout"));
+  std::set<long> steps;
+  for (double v : x) {
+    const long k = std::lround(v / 0.001);
+    steps.insert(k);
+    EXPECT_EQ(json(v).dump(), json(std::stod("0." + std::string(3 - std::to_string(k).size(), '0') +
+                                             std::to_string(k)))
+                                  .dump())
+        << k;
+  }
+  EXPECT_GT(steps.size(), 50u);
+}
+
 TEST(SearchSpaceTest, QKeyPromotesUniformToQUniform) {
   const SearchSpace space =
       parse({{"momentum", {{"type", "uniform"}, {"low", 0.5}, {"high", 1.0}, {"q", 0.25}}}});

@@ -154,7 +154,12 @@ TEST(StudyStoreTest, ADamagedStudyIsAUserErrorNamingTheFile) {
         "UPDATE trials SET params = '[]' WHERE number = 1",
         "UPDATE trials SET status = 'WEIRD' WHERE number = 1",
         "UPDATE trials SET objective = '[1, 2]' WHERE number = 1",  // the study has one
-        "UPDATE trials SET objective = NULL WHERE number = 1"}) {
+        "UPDATE trials SET objective = NULL WHERE number = 1",
+        // Text that is not UTF-8, which cusweep never writes:
+        "UPDATE trials SET location = x'fffe' WHERE number = 1",
+        "UPDATE trials SET name = x'ff' WHERE number = 1",
+        "UPDATE trials SET error = x'c328' WHERE number = 1", "UPDATE study SET name = x'ff'",
+        "UPDATE evaluations SET entry = x'fffe' WHERE trial = 1"}) {
     const std::string dir = temp_dir("damaged");
     run(quadratic_config(3, 1), dir);
     sqlite3* db = nullptr;

@@ -247,6 +247,35 @@ TEST(ResultsCsvTest, MissingCellsAreEmptyAndNonNumbersAreNamed) {
   EXPECT_EQ(row_b, "b,TERMINATED,,,-inf,0.25,");
 }
 
+// A trial's error quotes whatever an exception said, a file name in another encoding among it:
+// the result files are written all the same, such bytes as U+FFFD, and the CSV keeps them as
+// they are.
+TEST(ResultsCsvTest, TextThatIsNotUtf8IsWrittenNotThrownOn) {
+  const std::string out = temp_dir("csv_bytes");
+  const SweepConfig config = parse_sweep_config(fashion_config(2, 1), "test.json", ".");
+  SweepResult result;
+  result.directions = {Direction::kMinimize};
+  TrialRecord t;
+  t.name = "a";
+  t.status = TrialStatus::kError;
+  t.error = "cannot read /data/caf\xe9.csv";
+  result.trials = {t};
+  {
+    ResultsWriter writer(out, config);
+    writer.trial_finished(t);
+    writer.finish(result);
+  }
+  std::ifstream jsonl(out + "/trials.jsonl");
+  std::string line;
+  std::getline(jsonl, line);
+  EXPECT_EQ(json::parse(line)["error"], "cannot read /data/caf\uFFFD.csv");
+  EXPECT_NO_THROW(json::parse(std::ifstream(out + "/best.json")));
+  std::ifstream csv(out + "/results.csv");
+  std::getline(csv, line);
+  std::getline(csv, line);
+  EXPECT_EQ(line, "a,ERROR,,,cannot read /data/caf\xe9.csv");
+}
+
 // A resume that is killed before it ends leaves the results of the study it continued (a
 // consistent, earlier snapshot); a new sweep in the folder removes another sweep's at once.
 TEST(ResultsCsvTest, AContinuedStudyKeepsItsResultFilesUntilReplaced) {
@@ -532,15 +561,23 @@ TEST_F(SweepTest, ACheckpointTooLargeForTheStudyIsLeftOutAndSaid) {
   j["search_space"]["num_train_epochs"] = {1, 2};
   j["checkpoint_every"] = 2;
   run_sweep(parse_sweep_config(j, "test.json", "."), plain);
+  // Benchmark functions train nothing to keep.
+  const json uniform = {{"type", "uniform"}, {"low", 0}, {"high", 1}};
+  const json branin = {{"name", "b"},
+                       {"benchmark_function", "branin"},
+                       {"search_space", {{"x1", uniform}, {"x2", uniform}}},
+                       {"checkpoint_every", 1}};
+  run_sweep(parse_sweep_config(branin, "b.json", "."), plain);
   set_log_sink(previous);
   ASSERT_EQ(r.trials.size(), 1u);
   EXPECT_EQ(r.trials[0].status, TrialStatus::kTerminated);
   EXPECT_EQ(r.trials[0].history.size(), 3u);
-  ASSERT_EQ(warnings.size(), 3u) << "said once per trial, then once per checkpoint_every";
+  ASSERT_EQ(warnings.size(), 4u) << "said once per trial, then once per checkpoint_every";
   EXPECT_THAT(warnings[0], ::testing::AllOf(HasSubstr("its checkpoint of"),
                                             HasSubstr("larger than the 1000 bytes")));
   EXPECT_THAT(warnings[1], HasSubstr("checkpoint_every is 3 but trials train at most 3 epochs"));
   EXPECT_THAT(warnings[2], HasSubstr("checkpoint_every is 2 but trials train at most 2 epochs"));
+  EXPECT_THAT(warnings[3], HasSubstr("b.json: checkpoint_every has nothing to keep"));
 }
 
 // What can still refuse a run (its data, its backend) refuses it before the study is touched:
