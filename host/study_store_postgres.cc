@@ -91,19 +91,33 @@ std::string first_line(const std::string& s) {
 }
 
 // libpq waits for a server's answer without limit unless told: a host that takes the connection
-// and never answers held run, worker and show until they were killed. kConnectTimeoutS unless
-// the URL sets connect_timeout itself.
+// and never answers held run, worker and show until they were killed; and a network that goes
+// silent under an open connection is noticed by TCP keepalives after two hours by default. So,
+// unless the URL sets them itself: 10 s to connect, and a connection whose peer answers neither
+// keepalive probes (from 10 s idle, every 5 s, 3 of them) nor sent data within 30 s is broken,
+// which the reconnect window of Database::run then deals with.
 constexpr int kConnectTimeoutS = 10;
-std::string with_connect_timeout(const std::string& url) {
-  const size_t query = url.find('?');
-  if (query != std::string::npos && url.find("connect_timeout=", query) != std::string::npos)
-    return url;
-  const char last = url.empty() ? ' ' : url.back();
-  return url +
-         (query == std::string::npos   ? "?"
-          : last == '?' || last == '&' ? ""
-                                       : "&") +
-         fmt::format("connect_timeout={}", kConnectTimeoutS);
+std::string with_connection_defaults(const std::string& url) {
+  const std::pair<const char*, int> defaults[] = {{"connect_timeout", kConnectTimeoutS},
+                                                  {"keepalives_idle", 10},
+                                                  {"keepalives_interval", 5},
+                                                  {"keepalives_count", 3},
+                                                  {"tcp_user_timeout", 30000}};
+  std::string out = url;
+  for (const auto& [key, value] : defaults) {
+    const size_t query = out.find('?');
+    const std::string set = std::string(key) + "=";
+    if (query != std::string::npos && (out.find("?" + set, query) != std::string::npos ||
+                                       out.find("&" + set, query) != std::string::npos)) {
+      continue;
+    }
+    const char last = out.back();
+    out += (query == std::string::npos   ? "?"
+            : last == '?' || last == '&' ? ""
+                                         : "&") +
+           set + std::to_string(value);
+  }
+  return out;
 }
 
 // A connection to the database at `url` with cusweep's tables, and messages that never show
@@ -113,7 +127,7 @@ class Database {
   // `read_only`: the tables are read as they are, never created or altered, so a user who may
   // only read them can (cusweep show).
   explicit Database(const std::string& url, bool read_only = false)
-      : url_(with_connect_timeout(url)), where_(redact_url(url)), password_(url_password(url)) {
+      : url_(with_connection_defaults(url)), where_(redact_url(url)), password_(url_password(url)) {
     try {
       connection_ = std::make_unique<pqxx::connection>(url_);
       if (read_only) {
