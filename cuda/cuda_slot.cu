@@ -32,6 +32,7 @@ void check_cuda(cudaError_t status, const char* call, const char* file, int line
 
 void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
   if (status != CUBLAS_STATUS_SUCCESS) {
+    cudaGetLastError();  // a CUDA error under the failed call would fail the next launch too
     throw DeviceError(fmt::format("{}:{}: {} failed: {} ({})", file, line, call,
                                   cublasGetStatusString(status), static_cast<int>(status)));
   }
@@ -39,6 +40,24 @@ void check_cublas(cublasStatus_t status, const char* call, const char* file, int
 
 #define CUSWEEP_CUDA_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
 #define CUSWEEP_CUBLAS_CHECK(call) check_cublas((call), #call, __FILE__, __LINE__)
+
+// Slots allocate with cudaMallocAsync, from the device's memory pool; some virtualized GPUs
+// have none.
+bool memory_pools_supported(int device) {
+  int supported = 0;
+  if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return supported != 0;
+}
+
+std::string no_memory_pools(int device) {
+  return fmt::format(
+      "cuda:{} has no stream-ordered memory pool (cudaMallocAsync), which cusweep's CUDA "
+      "backend allocates from",
+      device);
+}
 
 // Releasing memory must not throw: it runs in destructors, also while a DeviceError unwinds.
 void free_async_noexcept(void* p, cudaStream_t stream) noexcept {
@@ -111,6 +130,7 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
   }
 
   ~CudaSlot() override {
+    if (epoch_work_ != nullptr) free_async_noexcept(epoch_work_, stream_);
     cublasDestroy(handle_);
     cudaStreamDestroy(stream_);
   }
@@ -154,6 +174,31 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
            static_cast<double>(reserved - std::min(used, reserved));
   }
 
+  // All the device's memory: a trial that needs more never fits, where one that needs more than
+  // memory_budget_bytes() fits once other trials end.
+  double memory_capacity_bytes() override {
+    size_t free_bytes = 0, total_bytes = 0;
+    CUSWEEP_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return static_cast<double>(total_bytes);
+  }
+
+  // The epoch workspace stays with the slot from epoch to epoch and trial to trial, grown when
+  // a trial needs more. Given back after each epoch, it could be taken by another slot in
+  // between, and the next epoch of a trial that has recorded evaluations would then fail for
+  // memory it had; the first epoch's allocation fails before anything is recorded, and the
+  // runner waits for memory then.
+  void* begin_epoch_work(size_t bytes) override {
+    if (bytes > epoch_work_bytes_) {
+      if (epoch_work_ != nullptr) free_async_noexcept(epoch_work_, stream_);
+      epoch_work_ = nullptr;
+      epoch_work_bytes_ = 0;
+      epoch_work_ = malloc_async(bytes, stream_);
+      epoch_work_bytes_ = bytes;
+    }
+    return epoch_work_;
+  }
+  void end_epoch_work() noexcept override {}
+
   void synchronize() override { CUSWEEP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
   template <class F>
@@ -192,12 +237,15 @@ class CudaSlot final : public steps::ThrustSteps<CudaSlot> {
   cublasHandle_t handle_ = nullptr;
   std::unique_ptr<StreamAllocator> allocator_;
   std::string location_;
+  void* epoch_work_ = nullptr;  // the epoch workspace, kept (begin_epoch_work)
+  size_t epoch_work_bytes_ = 0;
 };
 
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {
     CUSWEEP_CUDA_CHECK(cudaSetDevice(device_));
+    if (!memory_pools_supported(device_)) throw DeviceError(no_memory_pools(device_));
     cudaDeviceProp prop{};
     CUSWEEP_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     description_ = fmt::format("cuda:{} {} (sm_{}{})", device_, prop.name, prop.major, prop.minor);
@@ -265,6 +313,10 @@ int cuda_device_count(std::string* reason, std::vector<std::string>* description
     return 0;
   }
   if (count == 0) *reason = "no CUDA device found";
+  if (count > 0 && !memory_pools_supported(0)) {  // the backend runs on device 0
+    *reason = no_memory_pools(0);
+    return 0;
+  }
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;

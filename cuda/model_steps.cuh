@@ -475,11 +475,14 @@ class ThrustSteps : public Slot {
     thrust::sort(policy(), scratch, scratch + n);
 
     std::vector<int64_t> ends(static_cast<size_t>(cells));
-    int64_t* ends_dev = static_cast<int64_t*>(self().allocate(cells * sizeof(int64_t)));
+    struct Held {  // given back also when a step throws
+      Derived& slot;
+      int64_t* p;
+      ~Held() { slot.deallocate(p); }
+    } ends_dev{self(), static_cast<int64_t*>(self().allocate(cells * sizeof(int64_t)))};
     thrust::counting_iterator<int32_t> keys(0);
-    thrust::upper_bound(policy(), scratch, scratch + n, keys, keys + cells, ends_dev);
-    self().copy_to_host(ends.data(), ends_dev, cells * sizeof(int64_t));
-    self().deallocate(ends_dev);
+    thrust::upper_bound(policy(), scratch, scratch + n, keys, keys + cells, ends_dev.p);
+    self().copy_to_host(ends.data(), ends_dev.p, cells * sizeof(int64_t));
 
     std::vector<int64_t> counts(ends.size());
     for (size_t i = 0; i < ends.size(); ++i)

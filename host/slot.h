@@ -39,6 +39,10 @@ class Slot {
   virtual void deallocate(void* ptr) noexcept = 0;  // runs in destructors: never throws
   // Bytes a trial group may take on this slot's device (host RAM for the CPU slot).
   virtual double memory_budget_bytes() = 0;
+  // All the memory of the slot's device: a trial group that needs more never fits, where one
+  // that needs more than memory_budget_bytes() (what is free now, on a GPU) fits once other
+  // trials end. The budget where that is fixed (the CPU's).
+  virtual double memory_capacity_bytes() { return memory_budget_bytes(); }
   // `src` must stay valid until the next synchronize().
   virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
   // Returns when the data is on the host.

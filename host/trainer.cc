@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <new>
 #include <numeric>
 #include <stdexcept>
 #include <type_traits>
@@ -135,7 +136,8 @@ Trainer::Trainer(Slot& slot, const DataView& data, const std::vector<TrialParams
                            2.0 * max_rows_ * activations + 2.0 * batch_ * max_width_ +
                            static_cast<double>(buf_->loss_stride) + 2.0 * data.eval.rows;
   const double per_order = static_cast<double>(batch_) * (dims_[0] + 1) + data.train.rows;
-  check_memory(slot.memory_budget_bytes(), per_trial, per_order, n, orders);
+  check_memory(slot.memory_budget_bytes(), slot.memory_capacity_bytes(), per_trial, per_order, n,
+               orders);
 
   try {
     allocate_buffers(n, orders);
@@ -267,18 +269,21 @@ size_t Trainer::place_epoch_arrays(char* base, int64_t n, int64_t orders) {
 
 // A configuration can pass validation and still ask for more memory than exists (two hidden
 // layers of 65536 units is 17 GiB of weights alone): fail the trial with that figure rather
-// than with std::bad_alloc, the out-of-memory killer or a CUDA error. A fused group that does
+// than with std::bad_alloc, the out-of-memory killer or a CUDA error. A trial that would fit
+// in the device's memory but not in what is free now (on a GPU, where other trials hold the
+// rest) is std::bad_alloc, on which the runner waits for them to end. A fused group that does
 // not fit, while each of its trials would, is GroupTooLarge: the runner trains them apart.
-void Trainer::check_memory(double budget_bytes, double per_trial, double per_order, int64_t n,
-                           int64_t orders) {
+void Trainer::check_memory(double budget_bytes, double capacity_bytes, double per_trial,
+                           double per_order, int64_t n, int64_t orders) {
   constexpr double kGiB = 1073741824.0;
   const double one = 4 * (per_trial + per_order);
-  if (budget_bytes > 0 && one > budget_bytes) {
+  if (capacity_bytes > 0 && one > capacity_bytes) {
     throw std::runtime_error(fmt::format(
         "the trial needs {:.1f} GiB for its model, optimizer state and buffers; its slot has "
         "{:.1f} GiB (reduce hidden_sizes or the batch sizes)",
-        one / kGiB, budget_bytes / kGiB));
+        one / kGiB, capacity_bytes / kGiB));
   }
+  if (budget_bytes > 0 && one > budget_bytes) throw std::bad_alloc();
   const double group = 4 * (per_trial * n + per_order * orders);
   if (budget_bytes > 0 && group > budget_bytes) {
     throw GroupTooLarge(fmt::format("{} fused trials need {:.1f} GiB; the slot has {:.1f} GiB", n,

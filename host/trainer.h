@@ -74,14 +74,19 @@ class Trainer {
   // seeds may differ.
   static std::string fusion_key(const TrialParams& p);
 
+  // Whether n trials (per_trial 4-byte values each, per_order for each of `orders` shuffled
+  // orders) fit a slot with budget_bytes free of capacity_bytes in all: std::runtime_error when
+  // one trial exceeds the capacity, std::bad_alloc when it exceeds only the budget (it fits once
+  // other trials end), GroupTooLarge when only the group does not fit.
+  static void check_memory(double budget_bytes, double capacity_bytes, double per_trial,
+                           double per_order, int64_t n, int64_t orders);
+
  private:
   struct Buffers;
 
   // Values per trial for the parameters of `p`'s model on `data`.
   static int64_t parameter_count_of(const TrialParams& p, const DataView& data);
   static int optimizer_arrays(const TrialParams& p) { return p.optim == "adamw" ? 2 : 1; }
-  static void check_memory(double budget_bytes, double per_trial, double per_order, int64_t n,
-                           int64_t orders);
   void allocate_buffers(int64_t n, int64_t orders);
   size_t place_epoch_arrays(char* base, int64_t n, int64_t orders);
   void initialize_parameters();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one script to run on a machine with a GPU (a few minutes; every step under a time limit
-# and all of them inside GPU_CHECK_BUDGET seconds, 540 by default, so that a hang in one step
+# and all of them inside GPU_CHECK_BUDGET seconds, 300 by default, so that a hang in one step
 # still leaves the rows of the others and the logs): the test suite's CUDA cases, required
 # (CUSWEEP_REQUIRE_CUDA=1: a skip fails; the CPU cases run in CI on every change),
 # a short sweep on CUDA and on the CPU with their per-trial metrics compared, and the reference
@@ -31,7 +31,8 @@ finish() {
 }
 trap finish EXIT
 start=$(date +%s)
-deadline=$((start + ${GPU_CHECK_BUDGET:-540}))
+# 300 s: with a machine's start, a session's 15 minutes of device time leave room for a rerun.
+deadline=$((start + ${GPU_CHECK_BUDGET:-300}))
 # A step's time limit: what it asks for, or less when the budget is running out (15 s kept for
 # the summary and the logs).
 lim() {
@@ -55,9 +56,13 @@ if [ -f .gpu/cusweep-gpu.tar.xz ]; then
   if [ "$built_in" != "$PWD" ] && [ ! -e "$built_in" ]; then
     mkdir -p "$(dirname "$built_in")" && ln -s "$PWD" "$built_in"
   fi
-  # CUDA's runtime and cuBLAS come from this machine: wherever its toolkit or wheels hold them.
-  cuda_dirs=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' \
-    2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd:)
+  # CUDA's runtime and cuBLAS come from this machine: wherever its toolkit or wheels hold them,
+  # the toolkit's (/usr/local/cuda*, what cusweep was built with) first; the search bounded, as
+  # a Python environment under /opt can be large.
+  cuda_dirs=$(timeout 30 find /usr/local /usr/lib /opt -name 'libcublas.so.13*' -o \
+    -name 'libcudart.so.13*' 2>/dev/null | xargs -r -n1 dirname | sort -u |
+    awk '/^\/usr\/local\/cuda/ { print; next } { rest = rest $0 "\n" } END { printf "%s", rest }' |
+    paste -sd:)
   # Only cusweep's programs get the carried libraries (run through "${with_libs[@]}"): python3
   # and nvidia-smi keep this machine's own.
   with_libs=(env "LD_LIBRARY_PATH=$PWD/$build/lib${cuda_dirs:+:$cuda_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")

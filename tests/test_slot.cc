@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "cuda_required.h"
 #include "cusweep/search_space.h"
+#include "trainer.h"
 #ifdef CUSWEEP_HAVE_CUDA
 #include "cuda_backend.h"
 #endif
@@ -526,6 +527,27 @@ TEST(CpuSlotTest, ADestroyedSlotGivesItsTurnBack) {
   const std::unique_ptr<Slot> next = make_cpu_slot(1, turns);
   EXPECT_NE(next->begin_epoch_work(4096), nullptr);  // would wait forever otherwise
   next->end_epoch_work();
+}
+
+// What does not fit now but fits the device (a GPU whose other trials hold the rest) waits for
+// memory (std::bad_alloc, on which the runner waits for other trials to end); what exceeds the
+// device fails with the figure; a group that does not fit while its trials do trains apart.
+TEST(TrainerMemoryTest, TooLargeForNowWaitsTooLargeForTheDeviceFails) {
+  constexpr double kMiB = 1048576;
+  const double per_trial = kMiB / 4, per_order = 0;  // 1 MiB a trial
+  EXPECT_NO_THROW(Trainer::check_memory(8 * kMiB, 8 * kMiB, per_trial, per_order, 4, 1));
+  EXPECT_THROW(Trainer::check_memory(0.5 * kMiB, 8 * kMiB, per_trial, per_order, 1, 1),
+               std::bad_alloc);
+  try {
+    Trainer::check_memory(0.5 * kMiB, 0.5 * kMiB, per_trial, per_order, 1, 1);
+    ADD_FAILURE() << "a trial larger than the device";
+  } catch (const GroupTooLarge&) {
+    ADD_FAILURE() << "not a group's failure";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("the trial needs"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Trainer::check_memory(2 * kMiB, 8 * kMiB, per_trial, per_order, 4, 1),
+               GroupTooLarge);
 }
 
 }  // namespace
