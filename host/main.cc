@@ -301,8 +301,11 @@ int run_command(const RunArgs& args) {
                 args.fork.c_str());
   }
   if (result.interrupted) {
+    const std::string shared =
+        storage.empty() ? ""
+                        : " --storage URL" + (args.study.empty() ? "" : " --study " + args.study);
     std::printf("To continue: cusweep run %s --out %s --resume%s\n", args.config.c_str(),
-                out_dir.c_str(), storage.empty() ? "" : " --storage URL");
+                out_dir.c_str(), shared.c_str());
     return 128 + g_stop_signal.load();  // 130 for SIGINT, 143 for SIGTERM
   }
   return result.any_completed() ? 0 : kExitSweepFailed;

@@ -430,8 +430,16 @@ class SweepRun {
   void form_groups(int slots, int to_run) {
     int fuse = config_.fused_trials > 0 ? config_.fused_trials
                                         : (backend_.name() == "cuda" ? kAutoFusedTrialsCuda : 1);
-    if (config_.benchmark.active()) fuse = 1;  // nothing to fuse: no model trains
-    if (sampler_->uses_history()) fuse = 1;    // shapes are not known before suggestions
+    if (config_.benchmark.active()) fuse = 1;    // nothing to fuse: no model trains
+    if (sampler_->uses_history() && fuse > 1) {  // shapes are not known before suggestions
+      if (config_.fused_trials > 1) {
+        log_warning(
+            fmt::format("fused_trials {} is off with the {} sampler: a trial's shapes are "
+                        "known only once it is suggested, from the trials before it",
+                        config_.fused_trials, config_.sampler.type));
+      }
+      fuse = 1;
+    }
     fuse = std::max(1, std::min(fuse, to_run / slots));
     std::map<std::string, size_t> open;  // fusion key -> index of its open group
     for (size_t i = 0; i < trials_.size(); ++i) {
@@ -1125,6 +1133,13 @@ class SweepRun {
         c.location = t.location;
         c.objective = t.objective;
         c.epochs_done = t.epochs_done;
+        // Of the histories, the epoch of the evaluation ranked (the "best at epoch" column).
+        if (t.ranked_evaluation >= 0 &&
+            static_cast<size_t>(t.ranked_evaluation) < t.history.size()) {
+          const json& metrics = t.history[t.ranked_evaluation].value("metrics", json::object());
+          c.history = {{{"metrics", {{"epoch", metrics.value("epoch", json())}}}}};
+          c.ranked_evaluation = 0;
+        }
       }
       const int busy = busy_;
       lock.unlock();

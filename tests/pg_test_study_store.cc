@@ -664,6 +664,20 @@ TEST(WorkerProcessTest, RunWithStorageThenShow) {
   const pid_t show = spawn({"show", "--storage", url, "--study", study}, dir + "/show.log");
   ASSERT_EQ(wait_exit(show), 0) << slurp(dir + "/show.log");
   EXPECT_THAT(slurp(dir + "/show.log"), HasSubstr("Number of trials: 12 (12 TERMINATED)"));
+
+  // Stopped by Ctrl-C, it says how to continue that study, named: without --study the config's
+  // name would start another.
+  const std::string stopped_study = unique_study("run_stopped");
+  open_postgres_study(url, stopped_study)->delete_study();
+  std::ofstream(dir + "/long.json") << quadratic_config(4, 2, 100000).dump();
+  const pid_t stopped = spawn({"run", dir + "/long.json", "--storage", url, "--study",
+                               stopped_study, "--out", dir + "/long", "--quiet"},
+                              dir + "/long.log");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  kill(stopped, SIGINT);
+  EXPECT_EQ(wait_exit(stopped), 130) << slurp(dir + "/long.log");
+  EXPECT_THAT(slurp(dir + "/long.log"),
+              HasSubstr("--resume --storage URL --study " + stopped_study));
 }
 
 // --fork within one database: the new study starts with the trials of the first that lie in its

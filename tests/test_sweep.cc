@@ -21,6 +21,7 @@
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
+#include "log_capture.h"
 #include "results.h"
 #include "study_store.h"
 
@@ -319,12 +320,24 @@ TEST_F(SweepTest, BestScopeRanksByTheBestEvaluation) {
   json j = fashion_config(2, 2);
   j["objective_scope"] = "best";
   j["objective"] = "eval_loss";
-  const SweepResult r = run(j);
-  for (const auto& t : r.trials) {
+  // The live table's last view says at which epoch each trial's objective was reached.
+  std::vector<TrialRecord> shown;
+  RunOptions options;
+  options.backend = "cpu";
+  options.on_progress = [&](const ProgressView& view, bool final) {
+    if (final) shown = view.trials;
+  };
+  const SweepResult r = run_sweep(parse_sweep_config(j, "test.json", "."), options);
+  ASSERT_EQ(shown.size(), r.trials.size());
+  for (size_t i = 0; i < r.trials.size(); ++i) {
+    const TrialRecord& t = r.trials[i];
     double best = 1e300;
     for (const auto& h : t.history)
       best = std::min(best, h["metrics"]["eval_loss"].get<double>());
     EXPECT_DOUBLE_EQ(t.objective[0], best);
+    const json& ranked = t.history[t.ranked_evaluation]["metrics"]["epoch"];
+    ASSERT_EQ(shown[i].ranked_evaluation, 0);
+    EXPECT_EQ(shown[i].history.at(0)["metrics"]["epoch"], ranked) << t.name;
   }
 }
 
@@ -436,6 +449,21 @@ void expect_same_training(const SweepResult& a, const SweepResult& b) {
       EXPECT_EQ(x["train_loss"].dump(), y["train_loss"].dump());
     }
   }
+}
+
+// TPE suggests a trial from those before it, so its shapes are not known in advance: fused_trials
+// asked for is off, and said to be.
+TEST_F(SweepTest, FusedTrialsAskedForWithTpeAreSaidToBeOff) {
+  json j = fashion_config(2, 1);
+  j["training"]["num_train_epochs"] = 1;
+  j["fused_trials"] = 2;
+  j["sampler"] = "tpe";
+  const Warnings warnings;
+  const SweepResult r = run(j);
+  EXPECT_THAT(warnings.logged,
+              ::testing::ElementsAre(HasSubstr("fused_trials 2 is off with the tpe sampler")));
+  for (const TrialRecord& t : r.trials)
+    EXPECT_EQ(t.location.find("/f"), std::string::npos) << t.location;
 }
 
 // With checkpoint_every, a stopped trial (here a fused group of two, Adam state included)
