@@ -655,7 +655,7 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
       const auto [low, high] = benchmark_domain(c.benchmark.function, at);
       fixed += fmt::format("{}{} = {}", n_fixed++ == 0 ? "" : ", ", names[at], 0.5 * (low + high));
     }
-    if (n_fixed > 0 && !c.search_space.empty()) {
+    if (n_fixed > 0) {
       log_warning(fmt::format("search_space leaves {} of {} at the middle of {}: {}",
                               n_fixed == 1 ? "a variable" : "variables", c.benchmark.function,
                               n_fixed == 1 ? "its domain" : "their domains", fixed));

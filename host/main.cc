@@ -93,6 +93,20 @@ void check_study_flag(const std::string& study, const std::string& storage) {
 }
 
 // A value that may not be empty (or only blanks): says so, and what to give.
+// `word` as one word of a shell command to paste: as it is when only safe characters make it,
+// else in single quotes (a quote inside written '\'').
+std::string shell_word(const std::string& word) {
+  const bool safe = !word.empty() && word.find_first_not_of(
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "abcdefghijklmnopqrstuvwxyz"
+                                         "0123456789_-.,/:=+@%") == std::string::npos;
+  if (safe) return word;
+  std::string quoted = "'";
+  for (const char c : word)
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 constexpr const char* kStorageWanted =
     "give a postgresql:// URL, or leave --storage out for the output folder's study.db";
 
@@ -293,8 +307,11 @@ int run_command(const RunArgs& args) {
         redact_url(storage).c_str(), result.wall_s, result.backend.c_str());
   }
   if (result.resumed_trials > 0) {
-    std::printf("Resumed: %zu finished trials were kept from earlier runs (%.1f s in all runs)\n",
-                result.resumed_trials, result.study_wall_s);
+    // A shared study's runs are workers, whose times overlap: no sum of them is kept.
+    const std::string time =
+        storage.empty() ? fmt::format(" ({:.1f} s in all runs)", result.study_wall_s) : "";
+    std::printf("Resumed: %zu finished trials were kept from earlier runs%s\n",
+                result.resumed_trials, time.c_str());
   }
   if (result.forked_trials > 0) {
     std::printf("Forked: %zu finished trials were carried from %s\n", result.forked_trials,
@@ -302,10 +319,11 @@ int run_command(const RunArgs& args) {
   }
   if (result.interrupted) {
     const std::string shared =
-        storage.empty() ? ""
-                        : " --storage URL" + (args.study.empty() ? "" : " --study " + args.study);
-    std::printf("To continue: cusweep run %s --out %s --resume%s\n", args.config.c_str(),
-                out_dir.c_str(), shared.c_str());
+        storage.empty()
+            ? ""
+            : " --storage URL" + (args.study.empty() ? "" : " --study " + shell_word(args.study));
+    std::printf("To continue: cusweep run %s --out %s --resume%s\n",
+                shell_word(args.config).c_str(), shell_word(out_dir).c_str(), shared.c_str());
     return 128 + g_stop_signal.load();  // 130 for SIGINT, 143 for SIGTERM
   }
   return result.any_completed() ? 0 : kExitSweepFailed;

@@ -338,6 +338,7 @@ class SweepRun {
         directions_(std::move(directions)) {
     sampler_ = make_sampler(config.sampler, config.search_space, config.seed);
     trials_.resize(static_cast<size_t>(config.n_trials));
+    ranked_epoch_.assign(trials_.size(), 0);
     for (size_t i = 0; i < trials_.size(); ++i) {
       TrialRecord& t = trials_[i];
       t.index = i;
@@ -389,7 +390,14 @@ class SweepRun {
     const int slots =
         nothing_to_run ? 0 : std::max(1, std::min(config_.max_concurrent_trials, to_run));
     slots_ = std::max(1, slots);
-    if (heartbeat_timeout_s_ <= 0) form_groups(slots_, std::max(1, to_run));
+    if (heartbeat_timeout_s_ <= 0) {
+      form_groups(slots_, std::max(1, to_run));
+    } else if (config_.fused_trials > 1) {
+      log_warning(
+          fmt::format("fused_trials {} is off for a worker of a shared study: each claim "
+                      "takes one trial",
+                      config_.fused_trials));
+    }
     std::vector<std::thread> workers;
     for (int s = 0; s < slots; ++s) {
       try {
@@ -1094,6 +1102,7 @@ class SweepRun {
     t.explanation = std::move(objective);
     std::lock_guard<std::mutex> lock(mutex_);
     trials_[t.index].objective = t.objective;
+    ranked_epoch_[t.index] = t.history[last].value("metrics", json::object()).value("epoch", 0);
   }
 
   bool stopping() const {
@@ -1133,11 +1142,19 @@ class SweepRun {
         c.location = t.location;
         c.objective = t.objective;
         c.epochs_done = t.epochs_done;
-        // Of the histories, the epoch of the evaluation ranked (the "best at epoch" column).
+        // Of the histories, the epoch of the evaluation ranked (the "best at epoch" column):
+        // a finished trial's from its history, a running one's as rank() noted it.
+        json epoch;
         if (t.ranked_evaluation >= 0 &&
             static_cast<size_t>(t.ranked_evaluation) < t.history.size()) {
-          const json& metrics = t.history[t.ranked_evaluation].value("metrics", json::object());
-          c.history = {{{"metrics", {{"epoch", metrics.value("epoch", json())}}}}};
+          epoch = t.history[t.ranked_evaluation]
+                      .value("metrics", json::object())
+                      .value("epoch", json());
+        } else if (ranked_epoch_[i] > 0) {
+          epoch = ranked_epoch_[i];
+        }
+        if (!epoch.is_null()) {
+          c.history = {{{"metrics", {{"epoch", epoch}}}}};
           c.ranked_evaluation = 0;
         }
       }
@@ -1162,6 +1179,9 @@ class SweepRun {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<TrialRecord> trials_;
+  // The epoch of each running trial's ranked evaluation (trials_ holds no histories until a
+  // trial ends), for the live table's "best at epoch"; 0 for none. Under mutex_.
+  std::vector<int> ranked_epoch_;
   std::vector<TrialParams> params_;      // per trial
   std::vector<bool> kept_;               // finished in an earlier run of the study: not run again
   std::vector<bool> fixed_;              // values recorded by an earlier run: not suggested again

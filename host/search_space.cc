@@ -110,6 +110,15 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return -floor_div(-a, b);
 }
 
+// k * q as the decimal meant: in binary the product is often a hair off it (43 * 0.001 =
+// 0.043000000000000003, as results.csv would show it); 15 significant digits make it 0.043,
+// still on the grid.
+double multiple_of_q(double k, double q) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.15g", k * q);
+  return std::strtod(text, nullptr);
+}
+
 // Multiples k * q allowed for a quantized parameter: k in [first, last].
 struct QuantizedRange {
   double first, last;
@@ -192,12 +201,16 @@ void parse_range(const json& spec, const std::string& path, const std::string& t
                       show(spec["low"]) + ", " + show(spec["high"]) + "]");
     }
     if (range.first == range.last) {
-      const double only = std::clamp(range.first * p.q, p.low, p.high);
+      const double only = std::clamp(multiple_of_q(range.first, p.q), p.low, p.high);
       log_warning(path + ": the only multiple of q=" + show(spec["q"]) + " in [" +
                   show(spec["low"]) + ", " + show(spec["high"]) + "] is " +
                   (integer ? json(static_cast<int64_t>(only)) : json(only)).dump() +
                   ", so every trial gets that value");
     }
+  }
+  if (p.kind == ParamKind::kRandInt && p.high - p.low == 1) {
+    log_warning(path + ": randint draws from [low, high), high excluded, so every trial gets " +
+                show(spec["low"]));
   }
 }
 
@@ -329,11 +342,7 @@ double log_uniform_in(double low, double high, Rng& rng) {
 double quantize(double x, const ParamSpec& p) {
   const QuantizedRange range = quantized_range(p);
   const double k = std::clamp(std::round(x / p.q), range.first, range.last);
-  // k * q in binary is often a hair off the decimal meant (43 * 0.001 = 0.043000000000000003,
-  // as results.csv would show it): 15 significant digits make it 0.043, still on the grid.
-  char text[32];
-  std::snprintf(text, sizeof text, "%.15g", k * p.q);
-  return std::clamp(std::strtod(text, nullptr), p.low, p.high);
+  return std::clamp(multiple_of_q(k, p.q), p.low, p.high);
 }
 
 int64_t sample_int(const ParamSpec& p, Rng& rng) {

@@ -145,8 +145,8 @@ class Statement {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
     return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
   }
-  json json_at(int col) const {
-    return is_null(col) ? json() : parse_recorded_json(text(col), path_);
+  json json_at(int col, const std::string& of = "a row's") const {
+    return is_null(col) ? json() : parse_recorded_json(text(col, of), path_);
   }
 
  private:
@@ -638,11 +638,11 @@ class SqliteStudyStore final : public StudyStore {
     if (info != nullptr) {
       info->name = select.text(0, "the study's");
       info->tag = select.text(1, "the study's");
-      info->config = select.json_at(2);
+      info->config = select.json_at(2, "the study's");
       info->config_path = select.text(3, "the study's");
       info->base_dir = select.text(4, "the study's");
-      info->fingerprint = select.json_at(5);
-      info->summary = select.json_at(6);
+      info->fingerprint = select.json_at(5, "the study's");
+      info->summary = select.json_at(6, "the study's");
     }
     select.reset();
     return true;
@@ -654,7 +654,8 @@ class SqliteStudyStore final : public StudyStore {
     const std::string of = fmt::format("trial number {}'s", t.index);
     t.name = row.text(1, of);
     t.status = parse_trial_status(row.text(2, of), path_, t.name);
-    set_recorded_fields(t, row.json_at(3), row.json_at(4), row.json_at(6), row.json_at(8), path_);
+    set_recorded_fields(t, row.json_at(3, of), row.json_at(4, of), row.json_at(6, of),
+                        row.json_at(8, of), path_);
     t.location = row.text(5, of);
     t.ranked_evaluation = row.is_null(7) ? -1 : static_cast<int>(row.integer(7));
     t.error = row.text(9, of);

@@ -633,6 +633,22 @@ TEST(WorkerProcessTest, TwoWorkersShareOneStudyDb) {
   EXPECT_THAT(slurp(dir + "/a.log"), HasSubstr("Best trial"));
 }
 
+// A worker takes one trial per claim: fused_trials in the study's config is said to be off.
+TEST(WorkerProcessTest, AWorkerSaysFusedTrialsAreOff) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+  const std::string dir = temp_dir("fused_worker");
+  const json j = json::parse(R"({"name": "fw", "n_trials": 2, "fused_trials": 2,
+    "data": {"format": "idx", "dir": "/usr/share/datasets/fashion-mnist",
+             "max_train_samples": 256, "max_eval_samples": 64},
+    "model": {"hidden_sizes": [16]}, "training": {"num_train_epochs": 1},
+    "search_space": {"learning_rate": [0.001, 0.01]}})");
+  create_study(*open_sqlite_study(study_path(dir)), j);
+  const pid_t w = spawn({"worker", "--out", dir, "--backend", "cpu"}, dir + "/w.log");
+  EXPECT_EQ(wait_exit(w), 0) << slurp(dir + "/w.log");
+  EXPECT_THAT(slurp(dir + "/w.log"),
+              HasSubstr("fused_trials 2 is off for a worker of a shared study"));
+}
+
 TEST(WorkerProcessTest, AMissingStudyIsAUserErrorListingThoseThere) {
   REQUIRE_SERVER(url);
   const std::string study = unique_study("present");

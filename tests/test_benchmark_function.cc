@@ -137,6 +137,11 @@ TEST(BenchmarkFunctionTest, VariablesLeftOutOfTheSearchSpaceAreNamed) {
                                                      "the middle of its domain: x2 = 7.5"));
   j["search_space"]["x2"] = uniform(0, 15);
   EXPECT_TRUE(warnings_of(j).empty());
+  j["search_space"] = json::object();  // nothing searched: said, with the values kept
+  EXPECT_THAT(warnings_of(j),
+              ::testing::ElementsAre("search_space leaves variables of branin at the middle of "
+                                     "their domains: x1 = 2.5, x2 = 7.5",
+                                     "search_space is empty: the 4 trials train the same values"));
   j["benchmark_function"] = "hartmann6";
   j["search_space"] = {{"x1", uniform(0, 1)}, {"x3", uniform(0, 1)}};
   EXPECT_THAT(

@@ -478,6 +478,38 @@ TEST(CliTest, AStudyIsRefusedResumedExtendedAndShown) {
   EXPECT_THAT(none.output, HasSubstr("no study here"));
 }
 
+// A run stopped by Ctrl-C says how to continue it, as a command that pastes as it reads: names
+// with spaces or quotes are quoted for the shell.
+TEST(CliTest, TheContinueLineOfAStoppedRunPastesIntoAShell) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "cli stop's dir";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string cfg = (dir / "my cfg.json").string();
+  std::ofstream(cfg) << R"({"name": "stop", "n_trials": 4, "max_concurrent_trials": 2,
+    "benchmark_function": {"function": "quadratic", "epochs": 100000},
+    "search_space": {"x1": {"type": "uniform", "low": 0, "high": 1},
+                     "x2": {"type": "uniform", "low": 0, "high": 1},
+                     "x3": {"type": "uniform", "low": 0, "high": 1},
+                     "x4": {"type": "uniform", "low": 0, "high": 1}}})";
+  const std::string out = (dir / "out dir").string();
+  const auto quoted = [](const std::string& s) {  // for the command this test runs
+    std::string q = "'";
+    for (const char c : s)
+      q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  const Result r = run_shell("timeout --preserve-status -s INT 2 " + std::string(CUSWEEP_BINARY) +
+                             " run " + quoted(cfg) + " --quiet --out " + quoted(out));
+  EXPECT_EQ(r.status, 130) << r.output;
+  const size_t at = r.output.find("To continue: cusweep run ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const std::string line = r.output.substr(at + 13, r.output.find('\n', at) - at - 13);
+  // The shell splits the line into the words it was made of.
+  const Result words = run_shell("set -- " + line.substr(std::string("cusweep").size()) +
+                                 "; printf '[%s]\\n' \"$@\"");
+  EXPECT_EQ(words.output, "[run]\n[" + cfg + "]\n[--out]\n[" + out + "]\n[--resume]\n") << line;
+}
+
 // Names given empty on the command line are refused, not read as left out.
 TEST(CliTest, EmptyNamesOnTheCommandLineAreRefused) {
   const std::string cfg = quadratic_config("cli_empty_names.json", 1);

@@ -562,11 +562,17 @@ TEST(SearchSpaceErrorTest, QuantizedRangeWithOneValueIsPointedOut) {
       parse({{"dropout", {{"type", "quniform"}, {"low", 0.1}, {"high", 0.3}, {"q", 0.25}}},
              {"epochs", {{"type", "qrandint"}, {"low", 3}, {"high", 9}, {"q", 5}}}});
   parse({{"dropout", {{"type", "quniform"}, {"low", 0}, {"high", 0.3}, {"q", 0.1}}}});
+  parse({{"dropout", {{"type", "quniform"}, {"low", 0.29}, {"high", 0.31}, {"q", 0.1}}}});
+  parse({{"epochs", {{"type", "randint"}, {"low", 3}, {"high", 4}}}});  // high is excluded
   EXPECT_THAT(warnings.logged,
               ::testing::ElementsAre("search_space.dropout: the only multiple of q=0.25 in "
                                      "[0.1, 0.3] is 0.25, so every trial gets that value",
                                      "search_space.epochs: the only multiple of q=5 in "
-                                     "[3, 9] is 5, so every trial gets that value"));
+                                     "[3, 9] is 5, so every trial gets that value",
+                                     "search_space.dropout: the only multiple of q=0.1 in "
+                                     "[0.29, 0.31] is 0.3, so every trial gets that value",
+                                     "search_space.epochs: randint draws from [low, high), high "
+                                     "excluded, so every trial gets 3"));
   for (uint64_t i = 0; i < 4; ++i) {
     EXPECT_EQ(one.sample(7, i)["dropout"].get<double>(), 0.25);
     EXPECT_EQ(one.sample(7, i)["epochs"].get<int64_t>(), 5);

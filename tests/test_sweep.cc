@@ -322,10 +322,18 @@ TEST_F(SweepTest, BestScopeRanksByTheBestEvaluation) {
   j["objective"] = "eval_loss";
   // The live table's last view says at which epoch each trial's objective was reached.
   std::vector<TrialRecord> shown;
+  int running_with_objective = 0, running_with_epoch = 0;
   RunOptions options;
   options.backend = "cpu";
+  options.progress_interval_s = 0.002;
   options.on_progress = [&](const ProgressView& view, bool final) {
     if (final) shown = view.trials;
+    for (const TrialRecord& t : view.trials) {  // running trials say it too
+      if (t.status != TrialStatus::kRunning || t.objective.empty()) continue;
+      ++running_with_objective;
+      if (t.ranked_evaluation == 0 && t.history.at(0)["metrics"]["epoch"].is_number())
+        ++running_with_epoch;
+    }
   };
   const SweepResult r = run_sweep(parse_sweep_config(j, "test.json", "."), options);
   ASSERT_EQ(shown.size(), r.trials.size());
@@ -339,6 +347,8 @@ TEST_F(SweepTest, BestScopeRanksByTheBestEvaluation) {
     ASSERT_EQ(shown[i].ranked_evaluation, 0);
     EXPECT_EQ(shown[i].history.at(0)["metrics"]["epoch"], ranked) << t.name;
   }
+  EXPECT_GT(running_with_objective, 0) << "no view caught a trial between its epochs";
+  EXPECT_EQ(running_with_epoch, running_with_objective);
 }
 
 TEST_F(SweepTest, SeveralObjectivesGiveAParetoFront) {
