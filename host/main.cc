@@ -381,8 +381,9 @@ int show_command(const ShowArgs& args) {
     store = open_postgres_study(storage, args.study, true);
     StudyInfo info;
     if (!store->load_study(&info)) {
-      throw UserError(fmt::format("{}: no such study", store->where()),
-                      "cusweep run CONFIG --storage URL creates one");
+      throw UserError(
+          fmt::format("{}: no such study{}", store->where(), postgres_studies_there(storage)),
+          "cusweep run CONFIG --storage URL creates one");
     }
   }
   const StudySnapshot study = store ? read_study(*store) : read_study(args.dir);

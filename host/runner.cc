@@ -1435,16 +1435,10 @@ SweepResult join_study(const RunOptions& options) {
   study.store = open_store(options, options.study);
   StudyInfo info;
   if (!study.store->load_study(&info)) {
-    std::string present;
-    if (!options.storage.empty()) {
-      for (const std::string& name : list_postgres_studies(options.storage))
-        present += (present.empty() ? "" : ", ") + name;
-    }
-    throw UserError(fmt::format("{}: no such study{}", study.store->where(),
-                                options.storage.empty() ? ""
-                                : present.empty()       ? " (the database holds none)"
-                                                  : fmt::format(" (studies there: {})", present)),
-                    "cusweep run CONFIG --storage URL creates one");
+    throw UserError(
+        fmt::format("{}: no such study{}", study.store->where(),
+                    options.storage.empty() ? "" : postgres_studies_there(options.storage)),
+        "cusweep run CONFIG --storage URL creates one");
   }
   if (options.storage.empty() && !options.study.empty() && options.study != info.name) {
     throw UserError(fmt::format("--study '{}': {} holds the study '{}'", options.study,

@@ -142,6 +142,8 @@ std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const st
 
 // The names of the studies recorded in the database at `url`, sorted.
 std::vector<std::string> list_postgres_studies(const std::string& url);
+// For a "no such study" message: " (studies there: a, b)", or " (the database holds none)".
+std::string postgres_studies_there(const std::string& url);
 
 // `url` with its password replaced by "***" (postgresql://user:***@host/db, password=***).
 std::string redact_url(const std::string& url);

@@ -619,4 +619,12 @@ std::vector<std::string> list_postgres_studies(const std::string& url) {
   });
 }
 
+std::string postgres_studies_there(const std::string& url) {
+  std::string present;
+  for (const std::string& name : list_postgres_studies(url))
+    present += (present.empty() ? "" : ", ") + name;
+  return present.empty() ? " (the database holds none)"
+                         : fmt::format(" (studies there: {})", present);
+}
+
 }  // namespace cusweep

@@ -654,11 +654,14 @@ TEST(WorkerProcessTest, AMissingStudyIsAUserErrorListingThoseThere) {
   const std::string study = unique_study("present");
   create_study(*open_postgres_study(url, study), quadratic_config(1, 1, 1));
   const std::string dir = temp_dir("missing");
-  const pid_t pid = spawn({"worker", "--storage", url, "--study", "no_such_study"}, dir + "/log");
-  EXPECT_EQ(wait_exit(pid), 2);
-  EXPECT_THAT(
-      slurp(dir + "/log"),
-      ::testing::AllOf(HasSubstr("study 'no_such_study': no such study"), HasSubstr(study)));
+  for (const char* command : {"worker", "show"}) {  // both list the studies there
+    const pid_t pid = spawn({command, "--storage", url, "--study", "no_such_study"}, dir + "/log");
+    EXPECT_EQ(wait_exit(pid), 2) << command;
+    EXPECT_THAT(slurp(dir + "/log"),
+                ::testing::AllOf(HasSubstr("study 'no_such_study': no such study (studies there:"),
+                                 HasSubstr(study)))
+        << command;
+  }
 }
 
 // `cusweep run --storage` creates the study and runs as a worker; show reads it back.
