@@ -572,6 +572,24 @@ int dispatch(int argc, char** argv) {
       what = fmt::format("{} is given {} times; give it once", what.substr(0, at),
                          what.substr(at + twice.size()));
     }
+    // CLI11's words for an option without its value ("--out: 1 required TEXT missing") and
+    // for a value outside a set ("--backend: tpu not in {auto,cpu,cuda}").
+    static const std::regex kMissing("^(--[A-Za-z-]+): \\d+ required (\\w+) missing$");
+    static const std::regex kNotIn("^(--[A-Za-z-]+): (.*) not in \\{(.*)\\}$");
+    std::smatch m;
+    if (std::regex_match(what, m, kMissing)) {
+      what = fmt::format("{} needs a value ({})", m[1].str(),
+                         m[2].str() == "UINT" ? "a whole number" : "text");
+    } else if (std::regex_match(what, m, kNotIn)) {
+      std::string allowed = m[3].str();
+      for (size_t c = allowed.find(','); c != std::string::npos; c = allowed.find(',', c + 2))
+        allowed.replace(c, 1, ", ");
+      what = fmt::format("{} must be one of {}, got '{}'", m[1].str(), allowed, m[2].str());
+    } else if (what.rfind("The following argument was not expected: ", 0) == 0 ||
+               what.rfind("The following arguments were not expected: ", 0) == 0) {
+      what = "unexpected argument" + std::string(what[22] == 's' ? "s: " : ": ") +
+             what.substr(what.find(": ") + 2);
+    }
     if (given.empty() && app.get_subcommands().empty()) {
       what = "no command given; commands: " + commands;
     } else if (!given.empty() && std::find(names.begin(), names.end(), given) == names.end()) {

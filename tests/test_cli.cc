@@ -248,6 +248,11 @@ TEST(CliTest, FlagValuesAndCombinationsAreCheckedAndNamed) {
           "'2.5' is not a whole number from 1 to 4096");
   refused("run x.json --max-rows abc", "--max-rows: 'abc' is not a whole number from 1 to 100000");
   refused("run x.json --out a --out b", "--out is given 2 times; give it once");
+  // CLI11's own wording, said as the other refusals are.
+  refused("run x.json --out", "error: --out needs a value (text)");
+  refused("run x.json --max-rows", "error: --max-rows needs a value (a whole number)");
+  refused("run x.json --backend tpu", "error: --backend must be one of auto, cpu, cuda, got 'tpu'");
+  refused("run x.json y.json", "error: unexpected argument: y.json");
   refused("run x.json --study foo", "--study 'foo' names a study in --storage");
   refused("worker --out x --study foo", "--study 'foo' names a study in --storage");
   refused("show somewhere --study foo", "--study 'foo' names a study in --storage");
