@@ -142,6 +142,9 @@ std::unique_ptr<StudyStore> open_postgres_study(const std::string& url, const st
 
 // The names of the studies recorded in the database at `url`, sorted.
 std::vector<std::string> list_postgres_studies(const std::string& url);
+// How long a PostgreSQL transaction may wait for the server's answer before its connection is
+// dropped and made again (default 120 s; tests shorten it).
+void set_postgres_stall_s(double seconds);
 // For a "no such study" message: " (studies there: a, b)", or " (the database holds none)".
 std::string postgres_studies_there(const std::string& url);
 

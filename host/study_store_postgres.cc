@@ -6,7 +6,11 @@
 // message: messages name the URL redacted, and the password is scrubbed from server errors.
 #include <pqxx/pqxx>
 
+#include <sys/socket.h>
+
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -97,6 +101,9 @@ std::string first_line(const std::string& s) {
 // keepalive probes (from 10 s idle, every 5 s, 3 of them) nor sent data within 30 s is broken,
 // which the reconnect window of Database::run then deals with.
 constexpr int kConnectTimeoutS = 10;
+
+// A transaction that has had no answer for this long is taken as stalled (set_postgres_stall_s).
+std::atomic<double> g_stall_s{120};
 std::string with_connection_defaults(const std::string& url) {
   const std::pair<const char*, int> defaults[] = {{"connect_timeout", kConnectTimeoutS},
                                                   {"keepalives_idle", 10},
@@ -181,6 +188,7 @@ class Database {
     for (;;) {
       try {
         if (!connection_) connection_ = std::make_unique<pqxx::connection>(url_);
+        const Watched watched(*this);
         pqxx::work w(*connection_);
         auto out = body(w);
         w.commit();
@@ -215,7 +223,58 @@ class Database {
 
   const std::string& where() const { return where_; }
 
+  ~Database() {
+    {
+      std::lock_guard<std::mutex> lock(watch_mutex_);
+      closing_ = true;
+    }
+    watch_cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
+  }
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
  private:
+  // A server whose host still answers TCP while the server does not (a hung or stopped backend)
+  // is noticed by neither keepalives nor tcp_user_timeout: a transaction would wait on it for
+  // ever, and the run with it. The watchdog shuts the socket of a transaction that has waited
+  // g_stall_s: libpq then reports the connection lost, and run() reconnects within its window.
+  class Watched {
+   public:
+    explicit Watched(Database& db) : db_(db) {
+      std::lock_guard<std::mutex> lock(db_.watch_mutex_);
+      db_.watched_fd_ = db_.connection_->sock();
+      db_.watched_since_ = std::chrono::steady_clock::now();
+      if (!db_.watchdog_.joinable()) db_.watchdog_ = std::thread([db = &db_] { db->watch(); });
+    }
+    ~Watched() {
+      std::lock_guard<std::mutex> lock(db_.watch_mutex_);
+      db_.watched_fd_ = -1;
+    }
+    Watched(const Watched&) = delete;
+    Watched& operator=(const Watched&) = delete;
+
+   private:
+    Database& db_;
+  };
+
+  void watch() {
+    std::unique_lock<std::mutex> lock(watch_mutex_);
+    while (!closing_) {
+      watch_cv_.wait_for(lock, std::chrono::milliseconds(250));
+      if (watched_fd_ < 0) continue;
+      const double waited_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - watched_since_).count();
+      if (waited_s < g_stall_s.load()) continue;
+      log_warning(
+          fmt::format("{}: no answer from the server for {:.0f} s; dropping the "
+                      "connection",
+                      where_, waited_s));
+      shutdown(watched_fd_, SHUT_RDWR);
+      watched_fd_ = -1;
+    }
+  }
+
   // A read-only open: the recorded format must be this cusweep's, and there must be one.
   void check_schema_version() {
     pqxx::read_transaction r(*connection_);
@@ -264,6 +323,14 @@ class Database {
   const std::string where_;     // the redacted URL
   const std::string password_;  // scrubbed from messages
   std::unique_ptr<pqxx::connection> connection_;
+  // The watchdog (watch()): the socket of the transaction in progress, -1 for none, and since
+  // when; under watch_mutex_.
+  std::mutex watch_mutex_;
+  std::condition_variable watch_cv_;
+  int watched_fd_ = -1;
+  std::chrono::steady_clock::time_point watched_since_;
+  bool closing_ = false;
+  std::thread watchdog_;
   // When the connection was found lost, until a transaction commits again (under mutex_).
   std::optional<std::chrono::steady_clock::time_point> lost_since_;
   std::mutex mutex_;
@@ -617,6 +684,10 @@ std::vector<std::string> list_postgres_studies(const std::string& url) {
       names.push_back(row[0].as<std::string>());
     return names;
   });
+}
+
+void set_postgres_stall_s(double seconds) {
+  g_stall_s = seconds;
 }
 
 std::string postgres_studies_there(const std::string& url) {

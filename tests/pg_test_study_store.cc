@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <pqxx/pqxx>
 #include <regex>
@@ -25,6 +26,7 @@
 #include "cusweep/error.h"
 #include "cusweep/log.h"
 #include "cusweep/runner.h"
+#include "log_capture.h"
 #include "results.h"
 #include "study_store.h"
 #include "study_test_util.h"
@@ -495,14 +497,56 @@ TEST(PostgresStoreTest, ARoleThatMayOnlyReadShowsAStudy) {
   w.exec("DROP ROLE " + role);
 }
 
+// `url` with application_name=`app`, by which pg_stat_activity finds its backend.
+std::string with_application_name(const std::string& url, const std::string& app) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "application_name=" + app;
+}
+
+// A backend that stops answering while its host still does (SIGSTOP): no keepalive notices it,
+// so the watchdog drops the connection after the stall time and the call goes on over a new
+// one, instead of waiting for ever.
+TEST(PostgresStoreTest, AStalledConnectionIsDroppedAndMadeAgain) {
+  REQUIRE_SERVER(url);
+  const std::string study = unique_study("stall");
+  const std::string app = fmt::format("cusweep_stall_{}", getpid());
+  const std::string tagged = with_application_name(url, app);
+  const std::unique_ptr<StudyStore> store = open_postgres_study(tagged, study);
+  store->delete_study();
+  create_study(*store, quadratic_config(2, 1, 1));
+  int backend = 0;
+  {
+    pqxx::connection admin(url);
+    pqxx::work w(admin);
+    const pqxx::result r =
+        w.exec_params("SELECT pid FROM pg_stat_activity WHERE application_name = $1", app);
+    ASSERT_EQ(r.size(), 1u);
+    backend = r[0][0].as<int>();
+  }
+  const Warnings warnings;
+  set_postgres_stall_s(2);
+  ASSERT_EQ(kill(backend, SIGSTOP), 0);
+  auto call = std::async(std::launch::async, [&] {
+    StudyInfo info;
+    return store->load_study(&info) && info.name == "quad";
+  });
+  const bool answered = call.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  kill(backend, SIGCONT);  // the call returns either way, and the backend ends
+  set_postgres_stall_s(120);
+  EXPECT_TRUE(answered) << "the call waited on the stopped backend";
+  EXPECT_TRUE(call.get());
+  EXPECT_THAT(warnings.logged,
+              ::testing::Contains(HasSubstr("no answer from the server for 2 s; dropping the "
+                                            "connection")));
+  store->delete_study();
+}
+
 // A connection the server drops between two calls (a restart, an outage, a terminated
 // backend) is opened again and the call retried, with a warning; the study loses nothing.
 TEST(PostgresStoreTest, ALostConnectionIsRestoredAndTheCallRetried) {
   REQUIRE_SERVER(url);
   const std::string study = unique_study("reconnect");
   const std::string app = fmt::format("cusweep_reconnect_{}", getpid());
-  const std::string tagged =
-      url + (url.find('?') == std::string::npos ? "?" : "&") + "application_name=" + app;
+  const std::string tagged = with_application_name(url, app);
   const auto store = open_postgres_study(tagged, study);
   store->delete_study();
   create_study(*store, quadratic_config(3, 1, 1));
