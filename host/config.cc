@@ -646,8 +646,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& path,
     // the function's known minimum may then be out of reach.
     std::string fixed;
     int n_fixed = 0;
+    const auto& params = c.search_space.params();
     for (size_t at = 0; at < names.size(); ++at) {
-      const auto& params = c.search_space.params();
       if (std::any_of(params.begin(), params.end(),
                       [&](const ParamSpec& p) { return p.name == names[at]; })) {
         continue;

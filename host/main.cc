@@ -92,7 +92,6 @@ void check_study_flag(const std::string& study, const std::string& storage) {
   }
 }
 
-// A value that may not be empty (or only blanks): says so, and what to give.
 // `word` as one word of a shell command to paste: as it is when only safe characters make it,
 // else in single quotes (a quote inside written '\'').
 std::string shell_word(const std::string& word) {
@@ -110,6 +109,7 @@ std::string shell_word(const std::string& word) {
 constexpr const char* kStorageWanted =
     "give a postgresql:// URL, or leave --storage out for the output folder's study.db";
 
+// A value that may not be empty (or only blanks): says so, and what to give.
 std::function<std::string(const std::string&)> not_empty(const std::string& what) {
   return [what](const std::string& text) -> std::string {
     return text.find_first_not_of(" \t") == std::string::npos ? "empty; " + what : "";
@@ -576,6 +576,7 @@ int dispatch(int argc, char** argv) {
     // for a value outside a set ("--backend: tpu not in {auto,cpu,cuda}").
     static const std::regex kMissing("^(--[A-Za-z-]+): \\d+ required (\\w+) missing$");
     static const std::regex kNotIn("^(--[A-Za-z-]+): (.*) not in \\{(.*)\\}$");
+    static const std::regex kExtra("^The following (arguments?) (?:was|were) not expected: (.*)$");
     std::smatch m;
     if (std::regex_match(what, m, kMissing)) {
       what = fmt::format("{} needs a value ({})", m[1].str(),
@@ -585,10 +586,8 @@ int dispatch(int argc, char** argv) {
       for (size_t c = allowed.find(','); c != std::string::npos; c = allowed.find(',', c + 2))
         allowed.replace(c, 1, ", ");
       what = fmt::format("{} must be one of {}, got '{}'", m[1].str(), allowed, m[2].str());
-    } else if (what.rfind("The following argument was not expected: ", 0) == 0 ||
-               what.rfind("The following arguments were not expected: ", 0) == 0) {
-      what = "unexpected argument" + std::string(what[22] == 's' ? "s: " : ": ") +
-             what.substr(what.find(": ") + 2);
+    } else if (std::regex_match(what, m, kExtra)) {
+      what = fmt::format("unexpected {}: {}", m[1].str(), m[2].str());
     }
     if (given.empty() && app.get_subcommands().empty()) {
       what = "no command given; commands: " + commands;

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "cusweep/log.h"
+#include "json_util.h"
 #include "study_store.h"
 
 namespace cusweep {
@@ -72,10 +73,6 @@ constexpr const char* kAddOpenIndex =
     "CREATE INDEX IF NOT EXISTS cusweep_trials_open ON cusweep_trials (study, number) "
     "WHERE status NOT IN ('TERMINATED', 'ERROR', 'PRUNED')";
 
-std::string to_text(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 json confusion_json(const ConfusionMatrix& m) {
   if (m.num_classes == 0) return nullptr;
   return {{"num_classes", m.num_classes}, {"counts", m.counts}};
@@ -94,6 +91,9 @@ std::string first_line(const std::string& s) {
   return s.substr(0, s.find('\n'));
 }
 
+// A transaction that has had no answer for this long is taken as stalled (set_postgres_stall_s).
+std::atomic<double> g_stall_s{120};
+
 // libpq waits for a server's answer without limit unless told: a host that takes the connection
 // and never answers held run, worker and show until they were killed; and a network that goes
 // silent under an open connection is noticed by TCP keepalives after two hours by default. So,
@@ -101,9 +101,6 @@ std::string first_line(const std::string& s) {
 // keepalive probes (from 10 s idle, every 5 s, 3 of them) nor sent data within 30 s is broken,
 // which the reconnect window of Database::run then deals with.
 constexpr int kConnectTimeoutS = 10;
-
-// A transaction that has had no answer for this long is taken as stalled (set_postgres_stall_s).
-std::atomic<double> g_stall_s{120};
 std::string with_connection_defaults(const std::string& url) {
   const std::pair<const char*, int> defaults[] = {{"connect_timeout", kConnectTimeoutS},
                                                   {"keepalives_idle", 10},
@@ -356,8 +353,8 @@ class PostgresStudyStore final : public StudyStore {
           "INSERT INTO cusweep_studies (study, name, tag, config, config_path, base_dir, "
           "fingerprint, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
           "ON CONFLICT (study) DO NOTHING",
-          study_, fresh.name, fresh.tag, to_text(fresh.config), fresh.config_path, fresh.base_dir,
-          to_text(fresh.fingerprint), to_text(fresh.summary));
+          study_, fresh.name, fresh.tag, dump_text(fresh.config), fresh.config_path, fresh.base_dir,
+          dump_text(fresh.fingerprint), dump_text(fresh.summary));
       *created = r.affected_rows() == 1;
       StudyInfo info;
       read_study(w, &info);
@@ -372,14 +369,14 @@ class PostgresStudyStore final : public StudyStore {
   void update_config(const json& config) override {
     db_.run([&](pqxx::work& w) {
       return w.exec_params("UPDATE cusweep_studies SET config = $2 WHERE study = $1", study_,
-                           to_text(config));
+                           dump_text(config));
     });
   }
 
   void record_summary(const json& summary) override {
     db_.run([&](pqxx::work& w) {
       return w.exec_params("UPDATE cusweep_studies SET summary = $2 WHERE study = $1", study_,
-                           to_text(summary));
+                           dump_text(summary));
     });
   }
 
@@ -466,7 +463,7 @@ class PostgresStudyStore final : public StudyStore {
             "UPDATE cusweep_trials SET name = $3, searched = $4, params = $5, location = $6, "
             "objective = NULL, ranked_evaluation = NULL, confusion = NULL, error = NULL "
             "WHERE study = $1 AND number = $2",
-            study_, number, t.name, to_text(t.searched), to_text(t.params), t.location);
+            study_, number, t.name, dump_text(t.searched), dump_text(t.params), t.location);
         return true;
       }
       w.exec_params(
@@ -476,7 +473,7 @@ class PostgresStudyStore final : public StudyStore {
           "searched = $4, params = $5, location = $6, objective = NULL, "
           "ranked_evaluation = NULL, confusion = NULL, error = NULL, runtime_s = 0, "
           "attempts = cusweep_trials.attempts + 1, worker = NULL, heartbeat = now()",
-          study_, number, t.name, to_text(t.searched), to_text(t.params), t.location);
+          study_, number, t.name, dump_text(t.searched), dump_text(t.params), t.location);
       add_transition(w, number, "RUNNING");
       return true;
     });
@@ -491,7 +488,7 @@ class PostgresStudyStore final : public StudyStore {
       w.exec_params(
           "INSERT INTO cusweep_evaluations (study, trial, epoch, entry) VALUES ($1, $2, $3, $4) "
           "ON CONFLICT (study, trial, epoch) DO UPDATE SET entry = $4",
-          study_, number, epoch, to_text(entry));
+          study_, number, epoch, dump_text(entry));
       if (checkpoint != nullptr) {
         w.exec_params(
             "INSERT INTO cusweep_checkpoints (study, trial, epoch, state) VALUES ($1, $2, $3, $4) "
@@ -525,14 +522,14 @@ class PostgresStudyStore final : public StudyStore {
       }
       check_owner(w, number, worker);
       const bool changed = s[0][0].as<std::string>() != trial_status_name(t.status);
-      const std::string objective = t.objective.empty() ? "" : to_text(t.objective);
+      const std::string objective = t.objective.empty() ? "" : dump_text(t.objective);
       w.exec_params(
           "UPDATE cusweep_trials SET status = $3, objective = $4, ranked_evaluation = $5, "
           "confusion = $6, error = $7, runtime_s = $8, location = $9 "
           "WHERE study = $1 AND number = $2",
           study_, number, std::string(trial_status_name(t.status)), nullable(objective),
-          t.ranked_evaluation, to_text(confusion_json(t.confusion)), nullable(t.error), t.runtime_s,
-          t.location);
+          t.ranked_evaluation, dump_text(confusion_json(t.confusion)), nullable(t.error),
+          t.runtime_s, t.location);
       if (changed) add_transition(w, number, trial_status_name(t.status));
       if (is_final(t.status)) drop_checkpoint(w, number);
       return 0;
@@ -543,19 +540,19 @@ class PostgresStudyStore final : public StudyStore {
     db_.run([&](pqxx::work& w) {
       for (const TrialRecord& t : trials) {
         const auto number = static_cast<int64_t>(t.index);
-        const std::string objective = t.objective.empty() ? "" : to_text(t.objective);
+        const std::string objective = t.objective.empty() ? "" : dump_text(t.objective);
         w.exec_params(
             "INSERT INTO cusweep_trials (study, number, name, status, searched, params, "
             "location, objective, ranked_evaluation, confusion, error, runtime_s) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            study_, number, t.name, std::string(trial_status_name(t.status)), to_text(t.searched),
-            to_text(t.params), t.location, nullable(objective), t.ranked_evaluation,
-            to_text(confusion_json(t.confusion)), nullable(t.error), t.runtime_s);
+            study_, number, t.name, std::string(trial_status_name(t.status)), dump_text(t.searched),
+            dump_text(t.params), t.location, nullable(objective), t.ranked_evaluation,
+            dump_text(confusion_json(t.confusion)), nullable(t.error), t.runtime_s);
         for (size_t e = 0; e < t.history.size(); ++e) {
           w.exec_params(
               "INSERT INTO cusweep_evaluations (study, trial, epoch, entry) "
               "VALUES ($1, $2, $3, $4)",
-              study_, number, static_cast<int>(e + 1), to_text(t.history[e]));
+              study_, number, static_cast<int>(e + 1), dump_text(t.history[e]));
         }
         add_transition(w, number, trial_status_name(t.status));
       }

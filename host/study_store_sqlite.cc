@@ -65,11 +65,6 @@ CREATE TABLE checkpoints (
 // Seconds since 1970 by SQLite's clock (unixepoch('subsec') needs SQLite 3.42).
 #define CUSWEEP_SQLITE_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 
-// Text that never throws: invalid UTF-8 in an error message is replaced, not fatal.
-std::string to_text(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 json confusion_json(const ConfusionMatrix& m) {
   if (m.num_classes == 0) return nullptr;
   return {{"num_classes", m.num_classes}, {"counts", m.counts}};
@@ -129,24 +124,32 @@ class Statement {
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const { return sqlite3_column_double(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  // A text column; bytes that are not UTF-8 (cusweep writes none) are a damaged study. `of`
-  // says whose column it is: "the study's", "trial 3's".
-  std::string text(int col, const std::string& of = "a row's") const {
+  // A text column; bytes that are not UTF-8 (cusweep writes none) are a damaged study. `of()`
+  // says whose column it is ("the study's", "trial number 3's"), made only for that message.
+  template <class Of>
+  std::string text(int col, const Of& of) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     std::string s = p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
     if (!is_utf8(s)) {
       throw UserError(fmt::format("{}: the study is damaged: {} {} is not UTF-8 text: {}", path_,
-                                  of, sqlite3_column_name(stmt_, col), json_excerpt(s)),
+                                  of(), sqlite3_column_name(stmt_, col), json_excerpt(s)),
                       kDamagedStudyHint);
     }
     return s;
+  }
+  std::string text(int col) const {
+    return text(col, [] { return "a row's"; });
   }
   std::string blob(int col) const {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
     return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
   }
-  json json_at(int col, const std::string& of = "a row's") const {
+  template <class Of>
+  json json_at(int col, const Of& of) const {
     return is_null(col) ? json() : parse_recorded_json(text(col, of), path_);
+  }
+  json json_at(int col) const {
+    return json_at(col, [] { return "a row's"; });
   }
 
  private:
@@ -227,9 +230,9 @@ class SqliteStudyStore final : public StudyStore {
       Statement insert(db_, path_,
                        "INSERT INTO study (id, name, tag, config, config_path, base_dir, "
                        "fingerprint, summary) VALUES (1, ?, ?, ?, ?, ?, ?, ?)");
-      insert.bind(1, fresh.name).bind(2, fresh.tag).bind(3, to_text(fresh.config));
+      insert.bind(1, fresh.name).bind(2, fresh.tag).bind(3, dump_text(fresh.config));
       insert.bind(4, fresh.config_path).bind(5, fresh.base_dir);
-      insert.bind(6, to_text(fresh.fingerprint)).bind(7, to_text(fresh.summary));
+      insert.bind(6, dump_text(fresh.fingerprint)).bind(7, dump_text(fresh.summary));
       insert.run();
     }
     StudyInfo info;
@@ -249,13 +252,13 @@ class SqliteStudyStore final : public StudyStore {
   void update_config(const json& config) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Statement update(db_, path_, "UPDATE study SET config = ? WHERE id = 1");
-    update.bind(1, to_text(config)).run();
+    update.bind(1, dump_text(config)).run();
   }
 
   void record_summary(const json& summary) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Statement update(db_, path_, "UPDATE study SET summary = ? WHERE id = 1");
-    update.bind(1, to_text(summary)).run();
+    update.bind(1, dump_text(summary)).run();
   }
 
   std::string where() const override { return path_; }
@@ -335,14 +338,14 @@ class SqliteStudyStore final : public StudyStore {
     if (!worker_.empty()) {
       // claim_next made the attempt; this records its values.
       Statement& values = statement(kRecordValues);
-      values.bind(1, t.name).bind(2, to_text(t.searched)).bind(3, to_text(t.params));
+      values.bind(1, t.name).bind(2, dump_text(t.searched)).bind(3, dump_text(t.params));
       values.bind(4, t.location).bind(5, static_cast<int64_t>(t.index)).run();
       tx.commit();
       return true;
     }
     Statement& claim = statement(kClaim);
-    claim.bind(1, static_cast<int64_t>(t.index)).bind(2, t.name).bind(3, to_text(t.searched));
-    claim.bind(4, to_text(t.params)).bind(5, t.location);
+    claim.bind(1, static_cast<int64_t>(t.index)).bind(2, t.name).bind(3, dump_text(t.searched));
+    claim.bind(4, dump_text(t.params)).bind(5, t.location);
     claim.run();
     add_transition(t.index, "RUNNING");
     tx.commit();
@@ -356,7 +359,7 @@ class SqliteStudyStore final : public StudyStore {
     check_owner(trial);  // and a sign of life
     Statement& insert = statement(kAddEvaluation);
     insert.bind(1, static_cast<int64_t>(trial)).bind(2, static_cast<int64_t>(epoch));
-    insert.bind(3, to_text(entry)).run();
+    insert.bind(3, dump_text(entry)).run();
     if (checkpoint != nullptr) {
       Statement save(db_, path_,
                      "INSERT OR REPLACE INTO checkpoints (trial, epoch, state) VALUES (?, ?, ?)");
@@ -391,10 +394,10 @@ class SqliteStudyStore final : public StudyStore {
     if (t.objective.empty()) {
       update.bind_null(2);
     } else {
-      update.bind(2, to_text(t.objective));
+      update.bind(2, dump_text(t.objective));
     }
     update.bind(3, static_cast<int64_t>(t.ranked_evaluation));
-    update.bind(4, to_text(confusion_json(t.confusion)));
+    update.bind(4, dump_text(confusion_json(t.confusion)));
     if (t.error.empty()) {
       update.bind_null(5);
     } else {
@@ -417,15 +420,15 @@ class SqliteStudyStore final : public StudyStore {
     for (const TrialRecord& t : trials) {
       const auto number = static_cast<int64_t>(t.index);
       insert.bind(1, number).bind(2, t.name).bind(3, std::string(trial_status_name(t.status)));
-      insert.bind(4, to_text(t.searched)).bind(5, to_text(t.params)).bind(6, t.location);
-      insert.bind_nullable(7, t.objective.empty() ? "" : to_text(t.objective));
+      insert.bind(4, dump_text(t.searched)).bind(5, dump_text(t.params)).bind(6, t.location);
+      insert.bind_nullable(7, t.objective.empty() ? "" : dump_text(t.objective));
       insert.bind(8, static_cast<int64_t>(t.ranked_evaluation));
-      insert.bind(9, to_text(confusion_json(t.confusion))).bind_nullable(10, t.error);
+      insert.bind(9, dump_text(confusion_json(t.confusion))).bind_nullable(10, t.error);
       insert.bind(11, t.runtime_s).run();
       for (size_t e = 0; e < t.history.size(); ++e) {
         Statement& evaluation = statement(kAddEvaluation);
         evaluation.bind(1, number).bind(2, static_cast<int64_t>(e + 1));
-        evaluation.bind(3, to_text(t.history[e])).run();
+        evaluation.bind(3, dump_text(t.history[e])).run();
       }
       add_transition(t.index, trial_status_name(t.status));
     }
@@ -450,11 +453,9 @@ class SqliteStudyStore final : public StudyStore {
         ++k;
       if (k == trials.size() || trials[k].index != trial) continue;
       TrialRecord& t = trials[k];
-      const std::string entry =
-          evaluations.is_null(2)
-              ? ""
-              : evaluations.text(2, fmt::format("trial {}'s evaluation of epoch {}:", t.name,
-                                                evaluations.integer(1)));
+      const std::string entry = evaluations.is_null(2) ? "" : evaluations.text(2, [&] {
+        return fmt::format("trial {}'s evaluation of epoch {}:", t.name, evaluations.integer(1));
+      });
       t.history.push_back(checked_evaluation(evaluations.is_null(2) ? nullptr : &entry, path_,
                                              t.name, evaluations.integer(1)));
       t.epochs_done = static_cast<int>(evaluations.integer(1));
@@ -636,13 +637,14 @@ class SqliteStudyStore final : public StudyStore {
                      "FROM study WHERE id = 1");
     if (!select.step()) return false;
     if (info != nullptr) {
-      info->name = select.text(0, "the study's");
-      info->tag = select.text(1, "the study's");
-      info->config = select.json_at(2, "the study's");
-      info->config_path = select.text(3, "the study's");
-      info->base_dir = select.text(4, "the study's");
-      info->fingerprint = select.json_at(5, "the study's");
-      info->summary = select.json_at(6, "the study's");
+      const auto of = [] { return "the study's"; };
+      info->name = select.text(0, of);
+      info->tag = select.text(1, of);
+      info->config = select.json_at(2, of);
+      info->config_path = select.text(3, of);
+      info->base_dir = select.text(4, of);
+      info->fingerprint = select.json_at(5, of);
+      info->summary = select.json_at(6, of);
     }
     select.reset();
     return true;
@@ -651,7 +653,7 @@ class SqliteStudyStore final : public StudyStore {
   TrialRecord trial_from_row(const Statement& row) const {
     TrialRecord t;
     t.index = static_cast<uint64_t>(row.integer(0));
-    const std::string of = fmt::format("trial number {}'s", t.index);
+    const auto of = [&] { return fmt::format("trial number {}'s", t.index); };
     t.name = row.text(1, of);
     t.status = parse_trial_status(row.text(2, of), path_, t.name);
     set_recorded_fields(t, row.json_at(3, of), row.json_at(4, of), row.json_at(6, of),
